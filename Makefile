@@ -1,0 +1,75 @@
+# Darooghe: the two commands are `make demo` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+BUILD := $(or $(DAROOGHE_BUILD),$(CURDIR)/build)
+export DAROOGHE_BUILD := $(BUILD)
+
+# The test suite runs its own stack on its own home and ports, so a running demo is never touched.
+TEST_ENV := DAROOGHE_HOME=$(CURDIR)/.darooghe-test DAROOGHE_KAFKA_PORT=19092 \
+	DAROOGHE_KAFKA_CONTROLLER_PORT=19093 DAROOGHE_MONGO_PORT=27117 DAROOGHE_DAGSTER_PORT=13000
+
+KAFKA_STAMP := $(BUILD)/kafka-libs/.installed
+FERRETDB := $(BUILD)/bin/darooghe-ferretdb
+IVY_STAMP := $(BUILD)/ivy/.installed
+VENV_STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test test-unit up down status ui bench clean-state
+help:
+	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Spark Kafka connector"
+	@echo "make demo      run the main job on the local stack (installs and starts what it needs)"
+	@echo "make test      run the test suite on its own stack (started and stopped around the run)"
+	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
+	@echo "make bench     run the benchmarks under bench/"
+
+install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(IVY_STAMP)
+	@echo "install: done"
+
+$(VENV_STAMP): pyproject.toml
+	@echo "install: Python venv with the pinned stack"
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(KAFKA_STAMP): infra/kafka/pom.xml
+	@echo "install: Kafka broker jars from Maven Central"
+	rm -rf $(BUILD)/kafka-libs
+	mvn -q -B -f infra/kafka/pom.xml dependency:copy-dependencies \
+		-DoutputDirectory=$(BUILD)/kafka-libs -DincludeScope=runtime
+	touch $@
+
+$(FERRETDB): infra/ferretdb/main.go infra/ferretdb/go.mod infra/ferretdb/go.sum
+	@echo "install: FerretDB launcher (Go build)"
+	mkdir -p $(BUILD)/bin
+	cd infra/ferretdb && go build -trimpath -o $(FERRETDB) .
+
+$(IVY_STAMP): $(VENV_STAMP)
+	@echo "install: Spark Kafka connector into the Ivy cache"
+	$(BIN)/python -m darooghe.spark --resolve
+	touch $@
+
+demo: install
+	$(BIN)/darooghe demo
+
+test: install
+	@set -o pipefail; $(TEST_ENV) $(BIN)/darooghe services up && \
+	{ $(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	  $(TEST_ENV) $(BIN)/darooghe services down; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc; }
+
+up: install
+	$(BIN)/darooghe services up
+down:
+	$(BIN)/darooghe services down
+status:
+	$(BIN)/darooghe services status
+
+ui: install
+	$(BIN)/darooghe ui
+
+bench: install
+	$(BIN)/python -m bench

@@ -1,0 +1,1 @@
+"""Darooghe: a real-time payment data pipeline (Kafka, Spark, MongoDB, Dagster)."""

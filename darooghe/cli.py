@@ -1,0 +1,37 @@
+"""The `darooghe` command: one entry point whose subcommands live in darooghe/commands/.
+
+Each command module exposes `register(subparsers)`, which adds its parser and sets `func`, a
+callable taking the parsed arguments and returning an exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from darooghe.commands import services, topics
+
+COMMANDS = [services, topics]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="darooghe", description="Darooghe real-time payment data pipeline"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

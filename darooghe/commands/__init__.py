@@ -1,0 +1,1 @@
+"""Subcommands of the `darooghe` CLI, one module each."""

@@ -1,0 +1,162 @@
+"""Where things live and how to reach them: one place that reads the environment.
+
+Every path, port and size the project uses comes from here, with working local defaults, so two
+checkouts (or a test run beside a demo) can run side by side by changing `DAROOGHE_HOME` and the ports.
+
+Two roots, on purpose:
+- `DAROOGHE_HOME` (default `<repo>/.darooghe`): everything written at run time — logs, Kafka and
+  FerretDB data, Spark checkpoints, the lake, charts, Dagster home. Two homes never share data.
+- `DAROOGHE_BUILD` (default `<repo>/build`): what `make install` fetches or builds once — the Kafka
+  jars, the FerretDB binary and the Ivy cache holding the Spark Kafka connector. Sharing it between
+  homes avoids re-resolving the same jars for every test run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(ValueError):
+    """A configuration value from the environment that cannot be used."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int, low: int = 1, high: int = 65535) -> int:
+    raw = _env(name, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}={value} is outside {low}..{high}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    build: Path
+    kafka_host: str
+    kafka_port: int
+    kafka_controller_port: int
+    kafka_heap: str
+    kafka_bootstrap: str
+    mongo_host: str
+    mongo_port: int
+    mongo_uri: str
+    mongo_db: str
+    spark_master: str
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    dagster_port: int
+    python: str
+
+    # --- run-time state, all under home -------------------------------------------------------
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        """PID files of the background processes."""
+        return self.home / "run"
+
+    @property
+    def kafka_data_dir(self) -> Path:
+        return self.home / "kafka" / "data"
+
+    @property
+    def kafka_config_dir(self) -> Path:
+        return self.home / "kafka" / "config"
+
+    @property
+    def ferretdb_data_dir(self) -> Path:
+        return self.home / "ferretdb"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.home / "checkpoints"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def charts_dir(self) -> Path:
+        return self.home / "charts"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def spark_warehouse_dir(self) -> Path:
+        return self.home / "spark" / "warehouse"
+
+    @property
+    def spark_local_dir(self) -> Path:
+        return self.home / "spark" / "tmp"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Progress files written by long-running jobs and read by Dagster sensors."""
+        return self.home / "metrics"
+
+    # --- install artifacts, under build -------------------------------------------------------
+    @property
+    def kafka_libs_dir(self) -> Path:
+        return self.build / "kafka-libs"
+
+    @property
+    def ferretdb_binary(self) -> Path:
+        return self.build / "bin" / "darooghe-ferretdb"
+
+    @property
+    def ivy_dir(self) -> Path:
+        return self.build / "ivy"
+
+    @property
+    def mongo_address(self) -> str:
+        return f"{self.mongo_host}:{self.mongo_port}"
+
+    @property
+    def kafka_address(self) -> str:
+        return f"{self.kafka_host}:{self.kafka_port}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now (not at import, so tests can change it)."""
+    home = Path(_env("DAROOGHE_HOME", str(REPO_ROOT / ".darooghe"))).expanduser().resolve()
+    build = Path(_env("DAROOGHE_BUILD", str(REPO_ROOT / "build"))).expanduser().resolve()
+    kafka_host = _env("DAROOGHE_KAFKA_HOST", "127.0.0.1")
+    kafka_port = _env_int("DAROOGHE_KAFKA_PORT", 9092)
+    mongo_host = _env("DAROOGHE_MONGO_HOST", "127.0.0.1")
+    mongo_port = _env_int("DAROOGHE_MONGO_PORT", 27017)
+    return Settings(
+        home=home,
+        build=build,
+        kafka_host=kafka_host,
+        kafka_port=kafka_port,
+        kafka_controller_port=_env_int("DAROOGHE_KAFKA_CONTROLLER_PORT", 9093),
+        kafka_heap=_env("DAROOGHE_KAFKA_HEAP", "512m"),
+        # A cluster (docker-compose) sets the bootstrap list directly.
+        kafka_bootstrap=_env("DAROOGHE_KAFKA_BOOTSTRAP", f"{kafka_host}:{kafka_port}"),
+        mongo_host=mongo_host,
+        mongo_port=mongo_port,
+        mongo_uri=_env("DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),
+        mongo_db=_env("DAROOGHE_MONGO_DB", "darooghe"),
+        spark_master=_env("DAROOGHE_SPARK_MASTER", "local[2]"),
+        spark_driver_memory=_env("DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=_env_int("DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000),
+        dagster_port=_env_int("DAROOGHE_DAGSTER_PORT", 3000),
+        python=_env("PYSPARK_PYTHON", sys.executable),
+    )

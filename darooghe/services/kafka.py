@@ -1,0 +1,111 @@
+"""The local Apache Kafka 4 broker: one node in KRaft combined mode (broker + controller), no ZooKeeper.
+
+Run straight from the jars Maven resolved (`make install`): `kafka.tools.StorageTool` formats the
+log directory on first start, `kafka.Kafka` runs the node. Internal topics are sized for one node
+(replication 1, min ISR 1) so transactions work, and the consumer-group rebalance delay is 0 so
+tests and the demo do not wait three seconds per new group.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from pathlib import Path
+
+from darooghe.config import Settings
+
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.statechange.name = state.change.logger
+logger.statechange.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+"""
+
+
+def server_properties(s: Settings) -> str:
+    host = s.kafka_host
+    return f"""\
+# Written by darooghe from its settings at every start; edit the DAROOGHE_KAFKA_* variables instead.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@{host}:{s.kafka_controller_port}
+listeners=PLAINTEXT://{host}:{s.kafka_port},CONTROLLER://{host}:{s.kafka_controller_port}
+advertised.listeners=PLAINTEXT://{host}:{s.kafka_port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={s.kafka_data_dir}
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.check.interval.ms=300000
+"""
+
+
+def java_command(s: Settings, main_class: str, *args: str) -> list[str]:
+    libs = s.kafka_libs_dir
+    if not libs.is_dir() or not any(libs.glob("kafka_2.13-*.jar")):
+        raise FileNotFoundError(f"Kafka jars not found in {libs}: run `make install`")
+    return [
+        "java",
+        f"-Xms{s.kafka_heap}",
+        f"-Xmx{s.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={s.kafka_config_dir / 'log4j2.properties'}",
+        "-cp",
+        f"{libs}/*",
+        main_class,
+        *args,
+    ]
+
+
+def write_config(s: Settings) -> Path:
+    s.kafka_config_dir.mkdir(parents=True, exist_ok=True)
+    (s.kafka_config_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+    path = s.kafka_config_dir / "server.properties"
+    path.write_text(server_properties(s))
+    return path
+
+
+def cluster_id(s: Settings) -> str:
+    """The cluster id of this home, made once (Kafka's form: 16 random bytes, URL-safe base64)."""
+    path = s.home / "kafka" / "cluster.id"
+    if path.exists():
+        return path.read_text().strip()
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cid + "\n")
+    return cid
+
+
+def format_storage_if_needed(s: Settings, config: Path, log_file: Path) -> bool:
+    """Format the KRaft log directory on first start. Returns True when it formatted."""
+    if (s.kafka_data_dir / "meta.properties").exists():
+        return False
+    s.kafka_data_dir.mkdir(parents=True, exist_ok=True)
+    cmd = java_command(s, STORAGE_TOOL, "format", f"--cluster-id={cluster_id(s)}", f"--config={config}")
+    with log_file.open("ab") as log:
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"kafka storage format failed (exit {done.returncode}); see {log_file}")
+    return True

@@ -1,0 +1,155 @@
+"""Background processes with PID files: start detached, find, stop, and check their ports.
+
+Used by the services (Kafka, FerretDB) and by the project's long-running jobs (generator,
+validator, streaming jobs), so that every one of them has the same `start | stop | status`
+behaviour, a log file under `$DAROOGHE_HOME/logs` and a PID file under `$DAROOGHE_HOME/run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from darooghe.config import Settings
+
+
+class ServiceError(RuntimeError):
+    """A service that cannot be started, reached or stopped; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """A named background process of one DAROOGHE_HOME."""
+
+    name: str
+    settings: Settings
+
+    @property
+    def pid_file(self) -> Path:
+        return self.settings.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.logs_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The live PID from the PID file, or None. A stale PID file is removed (and reported)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        if _alive(pid):
+            return pid
+        print(f"{self.name}: stale PID file {self.pid_file} (pid {pid} is not running), removed")
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def start(self, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+                start_new_session=True,  # survives the CLI that started it; no terminal signals
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """SIGTERM, wait, then SIGKILL. Returns True when something was stopped."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            print(f"{self.name}: pid {pid} did not stop within {timeout:.0f} s, killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def tail_log(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log yet)"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        p = psutil.Process(pid)
+        return p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        return s.connect_ex((host, port)) == 0
+
+
+def port_owner(port: int) -> str:
+    """Who listens on `port`, as "pid N (command)" when the OS tells us, else "another process"."""
+    try:
+        for c in psutil.net_connections(kind="tcp"):
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+                try:
+                    cmd = " ".join(psutil.Process(c.pid).cmdline())[:120]
+                except psutil.Error:
+                    cmd = "?"
+                return f"pid {c.pid} ({cmd})"
+    except (psutil.Error, PermissionError):
+        pass
+    return "another process"
+
+
+def process_tree_listens(pid: int, port: int) -> bool:
+    """True when `pid` (or a child of it) is the listener on `port`."""
+    try:
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            for c in p.net_connections(kind="tcp"):
+                if c.status == psutil.CONN_LISTEN and c.laddr.port == port:
+                    return True
+    return False
+
+
+@contextlib.contextmanager
+def home_lock(settings: Settings, name: str = "services") -> Iterator[None]:
+    """Serialise `services up/down` of one home (tests and a CLI may call `up` at the same time)."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with (settings.run_dir / f"{name}.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,181 @@
+"""`darooghe services up | down | status`: the local stack (Kafka broker, FerretDB) of one home.
+
+`up` is idempotent: a running service is left alone, a stale PID file is cleared, a port taken by
+something that is not ours is refused with who holds it. It waits until each service really
+answers (a Kafka produce/consume round trip, a MongoDB ping) and then creates the project's topics.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pymongo import MongoClient
+
+from darooghe import kafka_io
+from darooghe.config import Settings, load_settings
+from darooghe.services import ferretdb, kafka
+from darooghe.services.process import (
+    ManagedProcess,
+    ServiceError,
+    home_lock,
+    port_open,
+    port_owner,
+    process_tree_listens,
+)
+from darooghe.topics import ALL_TOPICS
+
+
+@dataclass(frozen=True)
+class Health:
+    name: str
+    address: str
+    healthy: bool
+    detail: str
+
+
+def mongo_ping(s: Settings, timeout_ms: int = 2000) -> float:
+    """Seconds for a real `ping` round trip; raises when the server does not answer."""
+    t0 = time.monotonic()
+    with MongoClient(s.mongo_uri, serverSelectionTimeoutMS=timeout_ms) as client:
+        client.admin.command("ping")
+    return time.monotonic() - t0
+
+
+def _wait(what: str, probe: Callable[[], object], proc: ManagedProcess, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc.pid() is None:
+            raise ServiceError(
+                f"{what} exited during start-up; last lines of {proc.log_file}:\n{proc.tail_log()}"
+            )
+        try:
+            return probe()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+            last = exc
+            time.sleep(0.5)
+    raise ServiceError(f"{what} did not answer within {timeout:.0f} s ({last}); see {proc.log_file}")
+
+
+def _check_ports_free(name: str, ports: dict[str, tuple[str, int]]) -> None:
+    for env_name, (host, port) in ports.items():
+        if port_open(host, port):
+            raise ServiceError(
+                f"{name}: port {port} ({env_name}) on {host} is already taken by {port_owner(port)}; "
+                f"stop it or choose another port with {env_name}=..."
+            )
+
+
+def _start_kafka(s: Settings, log: Callable[[str], None]) -> None:
+    proc = ManagedProcess("kafka", s)
+    pid = proc.pid()
+    if pid is not None:
+        if not process_tree_listens(pid, s.kafka_port) and not port_open(s.kafka_host, s.kafka_port):
+            log(f"kafka: pid {pid} is running but not yet listening; waiting")
+        else:
+            log(f"kafka: already running (pid {pid}) on {s.kafka_address}")
+    else:
+        _check_ports_free(
+            "kafka",
+            {
+                "DAROOGHE_KAFKA_PORT": (s.kafka_host, s.kafka_port),
+                "DAROOGHE_KAFKA_CONTROLLER_PORT": (s.kafka_host, s.kafka_controller_port),
+            },
+        )
+        config = kafka.write_config(s)
+        s.logs_dir.mkdir(parents=True, exist_ok=True)
+        if kafka.format_storage_if_needed(s, config, proc.log_file):
+            log(f"kafka: formatted KRaft storage in {s.kafka_data_dir}")
+        pid = proc.start(kafka.java_command(s, kafka.MAIN_CLASS, str(config)))
+        log(f"kafka: started pid {pid} on {s.kafka_address} (heap {s.kafka_heap}), log {proc.log_file}")
+    def probe() -> float:
+        # Check the port first: a client pointed at a closed port floods the log with retries.
+        if not port_open(s.kafka_host, s.kafka_port):
+            raise ServiceError(f"port {s.kafka_port} not open yet")
+        return kafka_io.round_trip(s)
+
+    took = _wait("kafka", probe, proc, timeout=90)
+    log(f"kafka: produce/consume round trip ok ({took * 1000:.0f} ms)")
+
+
+def _start_ferretdb(s: Settings, log: Callable[[str], None]) -> None:
+    proc = ManagedProcess("ferretdb", s)
+    pid = proc.pid()
+    if pid is not None:
+        log(f"ferretdb: already running (pid {pid}) on {s.mongo_address}")
+    else:
+        _check_ports_free("ferretdb", {"DAROOGHE_MONGO_PORT": (s.mongo_host, s.mongo_port)})
+        s.ferretdb_data_dir.mkdir(parents=True, exist_ok=True)
+        pid = proc.start(ferretdb.command(s))
+        log(f"ferretdb: started pid {pid} on {s.mongo_address}, data {s.ferretdb_data_dir}")
+    took = _wait("ferretdb", lambda: mongo_ping(s), proc, timeout=30)
+    log(f"ferretdb: ping ok ({took * 1000:.0f} ms)")
+
+
+def up(settings: Settings | None = None, log: Callable[[str], None] = print) -> None:
+    s = settings or load_settings()
+    t0 = time.monotonic()
+    with home_lock(s):
+        _start_kafka(s, log)
+        _start_ferretdb(s, log)
+        created = kafka_io.ensure_topics(ALL_TOPICS, s)
+    fresh = [n for n, r in created.items() if r == "created"]
+    log(
+        f"topics: {len(created)} ready"
+        + (f" ({len(fresh)} created: {', '.join(fresh)})" if fresh else " (all existed)")
+    )
+    log(f"services up in {time.monotonic() - t0:.1f} s (DAROOGHE_HOME={s.home})")
+
+
+def down(settings: Settings | None = None, log: Callable[[str], None] = print) -> None:
+    s = settings or load_settings()
+    with home_lock(s):
+        # Stop the project's own jobs first so they do not spin on a vanished broker.
+        for name in sorted(p.stem for p in s.run_dir.glob("*.pid")):
+            if name not in ("kafka", "ferretdb"):
+                if ManagedProcess(name, s).stop():
+                    log(f"{name}: stopped")
+        for name in ("ferretdb", "kafka"):
+            if ManagedProcess(name, s).stop(timeout=60):
+                log(f"{name}: stopped")
+            else:
+                log(f"{name}: not running")
+
+
+def status(settings: Settings | None = None) -> list[Health]:
+    s = settings or load_settings()
+    out = []
+    kproc = ManagedProcess("kafka", s)
+    kpid = kproc.pid()
+    try:
+        took = kafka_io.round_trip(s) if kpid or port_open(s.kafka_host, s.kafka_port) else None
+        if took is None:
+            out.append(Health("kafka", s.kafka_bootstrap, False, "not running"))
+        else:
+            n = len(kafka_io.existing_topics(kafka_io.admin_client(s)))
+            who = f"pid {kpid}" if kpid else f"not ours: {port_owner(s.kafka_port)}"
+            out.append(
+                Health("kafka", s.kafka_bootstrap, True, f"{who}, round trip {took * 1000:.0f} ms, {n} topics")
+            )
+    except Exception as exc:  # noqa: BLE001
+        out.append(Health("kafka", s.kafka_bootstrap, False, f"pid {kpid}: {exc}"))
+    fproc = ManagedProcess("ferretdb", s)
+    fpid = fproc.pid()
+    try:
+        took = mongo_ping(s, 1500)
+        who = f"pid {fpid}" if fpid else f"not ours: {port_owner(s.mongo_port)}"
+        out.append(Health("mongodb", s.mongo_uri, True, f"{who}, ping {took * 1000:.0f} ms"))
+    except Exception as exc:  # noqa: BLE001
+        out.append(Health("mongodb", s.mongo_uri, False, "not running" if fpid is None else str(exc)))
+    for pid_file in sorted(s.run_dir.glob("*.pid")) if s.run_dir.exists() else []:
+        name = pid_file.stem
+        if name in ("kafka", "ferretdb"):
+            continue
+        proc = ManagedProcess(name, s)
+        pid = proc.pid()
+        out.append(
+            Health(name, str(proc.log_file), pid is not None, f"pid {pid}" if pid else "not running")
+        )
+    return out

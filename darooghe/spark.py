@@ -1,0 +1,91 @@
+"""The one place that builds the Spark configuration, for Dagster's PySparkResource and spark_apps/.
+
+Local mode by default (`local[2]` on these 2-core machines); set DAROOGHE_SPARK_MASTER to
+`spark://host:7077` to run the same jobs on a cluster. The Kafka connector is resolved from Maven
+Central at exactly the installed pyspark version into an Ivy cache under DAROOGHE_BUILD, once.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pyspark
+
+from darooghe.config import Settings, load_settings
+
+KAFKA_CONNECTOR = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+
+
+def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str, str]:
+    s = settings or load_settings()
+    conf = {
+        "spark.master": s.spark_master,
+        "spark.jars.packages": KAFKA_CONNECTOR,
+        "spark.jars.ivy": str(s.ivy_dir),
+        "spark.driver.memory": s.spark_driver_memory,
+        # Python workers must import the project's venv, not whatever `python3` is on PATH.
+        "spark.pyspark.python": s.python,
+        "spark.pyspark.driver.python": s.python,
+        # Few cores: the default 200 shuffle partitions is pure overhead. Fixed before a streaming
+        # query's first run, since a checkpoint remembers it.
+        "spark.sql.shuffle.partitions": str(s.spark_shuffle_partitions),
+        "spark.default.parallelism": str(s.spark_shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(s.spark_warehouse_dir),
+        "spark.local.dir": str(s.spark_local_dir),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.spark_warehouse_dir}",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # Stateful streaming: RocksDB with changelog checkpointing keeps commits small.
+        "spark.sql.streaming.stateStore.providerClass": (
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+        ),
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    }
+    conf.update(overrides)
+    return conf
+
+
+def prepare_environment(settings: Settings | None = None) -> None:
+    """Set what must be in the process environment before the JVM starts."""
+    s = settings or load_settings()
+    os.environ.setdefault("PYSPARK_PYTHON", s.python)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", s.python)
+    for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir):
+        d.mkdir(parents=True, exist_ok=True)
+
+
+def spark_session(app_name: str, settings: Settings | None = None, **overrides: str):
+    """Get or create the SparkSession of this process with the project's configuration."""
+    from pyspark.sql import SparkSession
+
+    s = settings or load_settings()
+    prepare_environment(s)
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in spark_config(s, **overrides).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def resolve_packages() -> None:
+    """Start and stop a session once so Ivy fetches the Kafka connector (used by `make install`)."""
+    spark = spark_session("darooghe-resolve-packages")
+    jars = spark.sparkContext.getConf().get("spark.jars", "")
+    spark.stop()
+    if "spark-sql-kafka" not in jars:
+        raise SystemExit(f"the Kafka connector {KAFKA_CONNECTOR} was not resolved (spark.jars={jars!r})")
+    print(f"resolved {KAFKA_CONNECTOR} into {load_settings().ivy_dir}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--resolve"]:
+        resolve_packages()
+    else:
+        print("usage: python -m darooghe.spark --resolve", file=sys.stderr)
+        sys.exit(2)

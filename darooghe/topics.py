@@ -1,0 +1,63 @@
+"""The project's Kafka topics: one definition of their names, partition counts and retention.
+
+Retention is by record timestamp. History records carry their event time (up to MAX_HISTORY_DAYS
+old), so a topic must keep records longer than that or the broker would delete a backfill at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DAY_MS = 24 * 60 * 60 * 1000
+#: The longest history the generator writes; topic retention is longer.
+MAX_HISTORY_DAYS = 28
+RETENTION_MS = (MAX_HISTORY_DAYS + 7) * DAY_MS
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    description: str
+    config: dict[str, str] = field(default_factory=dict)
+
+    def broker_config(self) -> dict[str, str]:
+        return {"retention.ms": str(RETENTION_MS), **self.config}
+
+
+TRANSACTIONS = Topic("darooghe.transactions", 4, "raw transaction events from the generator")
+VALID_TRANSACTIONS = Topic(
+    "darooghe.valid_transactions", 4, "validated, normalised transactions (read_committed)"
+)
+ERROR_LOGS = Topic("darooghe.error_logs", 2, "records that failed validation, with error codes")
+FRAUD_ALERTS = Topic("darooghe.fraud_alerts", 2, "fraud alerts from the streaming fraud job")
+METRICS_CATEGORY_VOLUME = Topic(
+    "darooghe.metrics.category_volume", 1, "volume and amount per category, 1-min windows sliding 20 s"
+)
+METRICS_COMMISSION_BY_TYPE = Topic(
+    "darooghe.metrics.commission_by_type", 1, "total commission by commission type per minute"
+)
+METRICS_COMMISSION_RATIO = Topic(
+    "darooghe.metrics.commission_ratio", 1, "commission / amount by category, 1-min sliding 20 s"
+)
+METRICS_TOP_MERCHANTS = Topic(
+    "darooghe.metrics.top_merchants", 1, "top 5 merchants by commission per 5-minute window"
+)
+
+METRICS_TOPICS: tuple[Topic, ...] = (
+    METRICS_CATEGORY_VOLUME,
+    METRICS_COMMISSION_BY_TYPE,
+    METRICS_COMMISSION_RATIO,
+    METRICS_TOP_MERCHANTS,
+)
+ALL_TOPICS: tuple[Topic, ...] = (
+    TRANSACTIONS,
+    VALID_TRANSACTIONS,
+    ERROR_LOGS,
+    FRAUD_ALERTS,
+    *METRICS_TOPICS,
+)
+BY_NAME = {t.name: t for t in ALL_TOPICS}
+
+#: Kafka record header carrying the generator's ground-truth label (never in the JSON value).
+LABEL_HEADER = "darooghe-label"
