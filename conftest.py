@@ -1,0 +1,84 @@
+"""Test-session wiring shared by darooghe_tests/ and darooghe_assets_tests/.
+
+The tests never touch a running demo: they run on their own home and ports (DAROOGHE_TEST_* to
+change them). Services are started on first use by the `stack` fixture (idempotent, so parallel
+pytest runs share one test stack) and stopped at the end only when DAROOGHE_TEST_STOP_SERVICES=1,
+which `make test` sets.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_REPO = Path(__file__).resolve().parent
+TEST_ENV = {
+    "DAROOGHE_HOME": os.environ.get("DAROOGHE_TEST_HOME", str(_REPO / ".darooghe-test")),
+    "DAROOGHE_KAFKA_PORT": os.environ.get("DAROOGHE_TEST_KAFKA_PORT", "19092"),
+    "DAROOGHE_KAFKA_CONTROLLER_PORT": os.environ.get("DAROOGHE_TEST_KAFKA_CONTROLLER_PORT", "19093"),
+    "DAROOGHE_MONGO_PORT": os.environ.get("DAROOGHE_TEST_MONGO_PORT", "27117"),
+    "DAROOGHE_DAGSTER_PORT": os.environ.get("DAROOGHE_TEST_DAGSTER_PORT", "13000"),
+    "DAROOGHE_MONGO_DB": "darooghe_test",
+}
+for _name in ("DAROOGHE_KAFKA_BOOTSTRAP", "DAROOGHE_MONGO_URI", "DAROOGHE_KAFKA_HOST", "DAROOGHE_MONGO_HOST"):
+    os.environ.pop(_name, None)
+os.environ.update(TEST_ENV)
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from darooghe.config import load_settings
+
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings):
+    """The test stack (Kafka + FerretDB + topics), up for the whole session."""
+    from darooghe.services import stack as services
+
+    services.up(settings)
+    yield settings
+    if os.environ.get("DAROOGHE_TEST_STOP_SERVICES") == "1":
+        services.down(settings)
+
+
+@pytest.fixture(scope="session")
+def spark(settings):
+    """One Spark session per test run (starting one costs seconds)."""
+    from darooghe.spark import spark_session
+
+    session = spark_session("darooghe-tests", settings)
+    yield session
+    session.stop()
+
+
+@pytest.fixture()
+def mongo_db(stack):
+    """The test database on the test FerretDB, emptied before each test that asks for it."""
+    from pymongo import MongoClient
+
+    client = MongoClient(stack.mongo_uri)
+    db = client[stack.mongo_db]
+    for name in db.list_collection_names():
+        db.drop_collection(name)
+    yield db
+    client.close()
+
+
+@pytest.fixture()
+def unique_topic(stack):
+    """Create a fresh topic for one test; returns a factory (name prefix, partitions) -> name."""
+    import uuid
+
+    from darooghe.kafka_io import ensure_topics
+    from darooghe.topics import Topic
+
+    def make(prefix: str = "test", partitions: int = 1) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:10]}"
+        ensure_topics([Topic(name, partitions, "test topic")], stack)
+        return name
+
+    return make

@@ -1,0 +1,1 @@
+"""Asset modules; definitions.py loads every module of this package."""

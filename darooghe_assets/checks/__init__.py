@@ -1,0 +1,1 @@
+"""Asset check modules; definitions.py loads every check found in this package."""

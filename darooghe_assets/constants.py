@@ -1,0 +1,44 @@
+"""Names shared across the code location: asset groups, keys of the Kafka topic assets, owners."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from darooghe import topics
+
+OWNER = "team:darooghe"
+
+# Asset groups, in lineage order.
+GROUP_INGEST = "ingest"  # generator, raw and validated topics
+GROUP_STREAMING = "streaming"  # streaming jobs and their topics
+GROUP_LAKE = "lake"
+GROUP_BATCH = "batch"  # PySpark analytics into MongoDB
+GROUP_STORAGE = "storage"  # detailed transactions, retention, Mongo aggregation summaries
+GROUP_SINKS = "sinks"  # Kafka -> MongoDB sinks of the real-time layer
+GROUP_CHARTS = "charts"
+
+
+def topic_key(topic: topics.Topic) -> dg.AssetKey:
+    """Asset key of a Kafka topic: ["kafka", "darooghe_transactions"] for darooghe.transactions."""
+    return dg.AssetKey(["kafka", topic.name.replace(".", "_")])
+
+
+TRANSACTIONS_TOPIC = topic_key(topics.TRANSACTIONS)
+VALID_TRANSACTIONS_TOPIC = topic_key(topics.VALID_TRANSACTIONS)
+ERROR_LOGS_TOPIC = topic_key(topics.ERROR_LOGS)
+FRAUD_ALERTS_TOPIC = topic_key(topics.FRAUD_ALERTS)
+VALIDATOR = dg.AssetKey(["validator"])  # the validator service, between the raw and validated topics
+METRICS_TOPIC_KEYS = {t.name: topic_key(t) for t in topics.METRICS_TOPICS}
+
+# Long-running streaming jobs (AssetSpecs, observed by sensors).
+FRAUD_DETECTION_JOB = dg.AssetKey(["streaming", "fraud_detection"])
+LIVE_METRICS_JOB = dg.AssetKey(["streaming", "live_metrics"])
+
+# MongoDB collections and the lake: asset key = collection name (the CLI selects them by name).
+TRANSACTIONS_LAKE = dg.AssetKey("transactions_lake")
+CUSTOMER_PROFILES = dg.AssetKey("customer_profiles")
+COMMISSION_BY_CATEGORY = dg.AssetKey("commission_by_category")
+CUSTOMER_SEGMENTS = dg.AssetKey("customer_segments")
+TRANSACTIONS_COLLECTION = dg.AssetKey("transactions")
+FRAUD_ALERTS_COLLECTION = dg.AssetKey("fraud_alerts")
+ERROR_SUMMARY_COLLECTION = dg.AssetKey("error_summary")

@@ -1,0 +1,1 @@
+"""Jobs and schedules; definitions.py loads every job and schedule found in this package."""

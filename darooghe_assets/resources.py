@@ -1,0 +1,77 @@
+"""Resources of the code location: Kafka (confluent-kafka), MongoDB (pymongo) and PySpark.
+
+Each is configured through EnvVar with the same variables the CLI reads (darooghe.config), so the
+UI, the CLI and the Spark apps always talk to the same services. `ensure_env_defaults` fills the
+variables a user did not set with the local defaults, so EnvVar never fails on a fresh laptop.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+import dagster as dg
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
+from dagster_pyspark import PySparkResource
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from darooghe import kafka_io
+from darooghe.config import load_settings
+from darooghe.spark import prepare_environment, spark_config
+
+
+def ensure_env_defaults() -> None:
+    s = load_settings()
+    os.environ.setdefault("DAROOGHE_KAFKA_BOOTSTRAP", s.kafka_bootstrap)
+    os.environ.setdefault("DAROOGHE_MONGO_URI", s.mongo_uri)
+    os.environ.setdefault("DAROOGHE_MONGO_DB", s.mongo_db)
+
+
+class KafkaResource(dg.ConfigurableResource):
+    """Kafka clients for assets and sensors."""
+
+    bootstrap_servers: str
+
+    def producer(self, **overrides) -> Producer:
+        return Producer({**kafka_io.producer_config(), "bootstrap.servers": self.bootstrap_servers, **overrides})
+
+    def consumer(self, group_id: str | None = None, **overrides) -> Consumer:
+        conf = kafka_io.consumer_config(group_id)
+        return Consumer({**conf, "bootstrap.servers": self.bootstrap_servers, **overrides})
+
+    def admin(self) -> AdminClient:
+        return AdminClient({"bootstrap.servers": self.bootstrap_servers})
+
+    def end_offsets(self, topic: str, group_id: str | None = None) -> dict[int, tuple[int, int, int | None]]:
+        """partition -> (low, high, committed offset of group_id or None)."""
+        return kafka_io.partition_end_offsets(topic, group_id=group_id)
+
+
+class MongoResource(dg.ConfigurableResource):
+    """The project's MongoDB database (FerretDB locally, MongoDB in docker-compose)."""
+
+    uri: str
+    database: str
+
+    @contextmanager
+    def get_db(self):
+        client = MongoClient(self.uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        try:
+            yield client[self.database]
+        finally:
+            client.close()
+
+    def db(self, client: MongoClient) -> Database:
+        return client[self.database]
+
+
+def build_resources() -> dict[str, object]:
+    ensure_env_defaults()
+    prepare_environment()
+    return {
+        "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("DAROOGHE_KAFKA_BOOTSTRAP")),
+        "mongo": MongoResource(uri=dg.EnvVar("DAROOGHE_MONGO_URI"), database=dg.EnvVar("DAROOGHE_MONGO_DB")),
+        "pyspark": PySparkResource(spark_config=spark_config()),
+    }

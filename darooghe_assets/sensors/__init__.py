@@ -1,0 +1,1 @@
+"""Sensor modules; definitions.py loads every SensorDefinition found in this package."""
