@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darooghe.commands import services, topics
+from darooghe.commands import services, topics, ui
 
-COMMANDS = [services, topics]
+COMMANDS = [services, topics, ui]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -50,6 +50,7 @@ class Settings:
     kafka_controller_port: int
     kafka_heap: str
     kafka_bootstrap: str
+    kafka_replication: int
     mongo_host: str
     mongo_port: int
     mongo_uri: str
@@ -150,6 +151,7 @@ def load_settings() -> Settings:
         kafka_heap=_env("DAROOGHE_KAFKA_HEAP", "512m"),
         # A cluster (docker-compose) sets the bootstrap list directly.
         kafka_bootstrap=_env("DAROOGHE_KAFKA_BOOTSTRAP", f"{kafka_host}:{kafka_port}"),
+        kafka_replication=_env_int("DAROOGHE_KAFKA_REPLICATION", 1, 1, 5),
         mongo_host=mongo_host,
         mongo_port=mongo_port,
         mongo_uri=_env("DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),

@@ -68,7 +68,8 @@ def ensure_topics(
     topics: Iterable[Topic] = ALL_TOPICS, settings: Settings | None = None, timeout: float = 30.0
 ) -> dict[str, str]:
     """Create missing topics (idempotent). Returns topic -> "created" | "exists"."""
-    admin = admin_client(settings)
+    s = settings or load_settings()
+    admin = admin_client(s)
     have = existing_topics(admin)
     result: dict[str, str] = {}
     new = []
@@ -76,7 +77,7 @@ def ensure_topics(
         if t.name in have:
             result[t.name] = "exists"
         else:
-            new.append(NewTopic(t.name, t.partitions, 1, config=t.broker_config()))
+            new.append(NewTopic(t.name, t.partitions, s.kafka_replication, config=t.broker_config()))
     if new:
         for name, fut in admin.create_topics(new, operation_timeout=timeout).items():
             try:

@@ -34,6 +34,9 @@ def register(sub) -> None:
     ls = tsub.add_parser("list", help="topics with partitions and end offsets")
     ls.set_defaults(func=list_topics)
 
+    cr = tsub.add_parser("create", help="create the project's topics (idempotent; `services up` does it too)")
+    cr.set_defaults(func=create)
+
 
 def dump(args) -> int:
     t0 = time.monotonic()
@@ -73,4 +76,10 @@ def list_topics(args) -> int:
         ends = kafka_io.partition_end_offsets(name)
         total = sum(high - low for low, high, _ in ends.values())
         print(f"{name:<40} partitions={parts:<3} records={total}")
+    return 0
+
+
+def create(args) -> int:
+    for name, result in kafka_io.ensure_topics().items():
+        print(f"{name}: {result}")
     return 0

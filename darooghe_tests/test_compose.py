@@ -1,0 +1,62 @@
+"""docker-compose.yml: no engine runs here, so check the topology, pinned images and wiring by reading it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+
+
+def test_topology_has_every_component():
+    brokers = [n for n in SERVICES if n.startswith("kafka-")]
+    assert len(brokers) == 3
+    assert {"kafdrop", "mongodb", "spark-master", "spark-worker-1", "spark-worker-2"} <= set(SERVICES)
+    assert {"dagster-postgres", "dagster-webserver", "dagster-daemon", "dagster-code"} <= set(SERVICES)
+
+
+def test_every_image_is_pinned():
+    for name, svc in SERVICES.items():
+        image = svc.get("image")
+        assert image, f"{name} has no image"
+        assert re.fullmatch(r"[\w./-]+:\d[\w.-]*", image), f"{name}: image {image!r} is not pinned to a version"
+        assert not image.endswith(":latest")
+    assert SERVICES["mongodb"]["image"].startswith("mongo:7.")
+
+
+def test_kafka_is_kraft_without_zookeeper():
+    assert not any("zookeeper" in n for n in SERVICES)
+    voters = {SERVICES[f"kafka-{i}"]["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for i in (1, 2, 3)}
+    assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    ids = {SERVICES[f"kafka-{i}"]["environment"]["KAFKA_NODE_ID"] for i in (1, 2, 3)}
+    assert ids == {1, 2, 3}
+
+
+def test_project_services_share_the_local_configuration_variables():
+    bootstrap = SERVICES["kafdrop"]["environment"]["KAFKA_BROKERCONNECT"]
+    for name in ("dagster-code", "dagster-webserver", "dagster-daemon", "spark-master", "darooghe-init"):
+        env = SERVICES[name]["environment"]
+        assert env["DAROOGHE_KAFKA_BOOTSTRAP"] == bootstrap
+        assert env["DAROOGHE_SPARK_MASTER"] == "spark://spark-master:7077"
+        assert "@mongodb:27017" in env["DAROOGHE_MONGO_URI"]
+        assert "${MONGO_ROOT_PASSWORD" in env["DAROOGHE_MONGO_URI"]  # credentials from the environment
+        assert "DAROOGHE_HOME" in env
+
+
+def test_dependencies_name_existing_services():
+    for name, svc in SERVICES.items():
+        for dep in svc.get("depends_on", []):
+            assert dep in SERVICES, f"{name} depends on unknown service {dep}"
+
+
+def test_spark_cluster_runs_the_project_image_so_versions_match():
+    # pyspark ships Spark: master, workers and drivers from one image run one Spark version.
+    images = {SERVICES[n]["image"] for n in ("spark-master", "spark-worker-1", "spark-worker-2", "dagster-code")}
+    assert len(images) == 1
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert '"pyspark==4.2.0"' in pyproject
+    assert (REPO / SERVICES["dagster-code"]["build"]["dockerfile"]).is_file()
