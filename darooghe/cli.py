@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darooghe.commands import services, topics, ui
+from darooghe.commands import demo, services, topics, ui
 
-COMMANDS = [services, topics, ui]
+COMMANDS = [services, topics, ui, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,6 @@ def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str
         "spark.default.parallelism": str(s.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(s.spark_warehouse_dir),
-        "spark.local.dir": str(s.spark_local_dir),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.spark_warehouse_dir}",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
@@ -53,6 +52,8 @@ def prepare_environment(settings: Settings | None = None) -> None:
     s = settings or load_settings()
     os.environ.setdefault("PYSPARK_PYTHON", s.python)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", s.python)
+    # Scratch space of the local driver/executor (a cluster manager sets its own).
+    os.environ.setdefault("SPARK_LOCAL_DIRS", str(s.spark_local_dir))
     for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir):
         d.mkdir(parents=True, exist_ok=True)
 
