@@ -50,7 +50,7 @@ def spark(settings):
     """One Spark session per test run (starting one costs seconds)."""
     from darooghe.spark import spark_session
 
-    session = spark_session("darooghe-tests", settings)
+    session = spark_session("darooghe-tests", settings, ui=True)
     yield session
     session.stop()
 

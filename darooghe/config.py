@@ -59,6 +59,7 @@ class Settings:
     spark_driver_memory: str
     spark_shuffle_partitions: int
     dagster_port: int
+    monitor_port: int
     python: str
 
     # --- run-time state, all under home -------------------------------------------------------
@@ -160,5 +161,6 @@ def load_settings() -> Settings:
         spark_driver_memory=_env("DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
         spark_shuffle_partitions=_env_int("DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000),
         dagster_port=_env_int("DAROOGHE_DAGSTER_PORT", 3000),
+        monitor_port=_env_int("DAROOGHE_MONITOR_PORT", 9108),
         python=_env("PYSPARK_PYTHON", sys.executable),
     )

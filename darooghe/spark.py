@@ -34,7 +34,15 @@ def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str
         "spark.sql.warehouse.dir": str(s.spark_warehouse_dir),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.spark_warehouse_dir}",
         "spark.ui.showConsoleProgress": "false",
+        # The UI (and its REST API, which `darooghe monitor` reads) only for long-running apps.
         "spark.ui.enabled": "false",
+        "spark.ui.port": "4040",
+        "spark.ui.prometheus.enabled": "true",
+        "spark.executor.processTreeMetrics.enabled": "true",
+        "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
+        "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
+        "spark.metrics.conf.driver.source.jvm.class": "org.apache.spark.metrics.source.JvmSource",
+        "spark.metrics.conf.executor.source.jvm.class": "org.apache.spark.metrics.source.JvmSource",
         "spark.sql.adaptive.enabled": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         # Stateful streaming: RocksDB with changelog checkpointing keeps commits small.
@@ -58,18 +66,39 @@ def prepare_environment(settings: Settings | None = None) -> None:
         d.mkdir(parents=True, exist_ok=True)
 
 
-def spark_session(app_name: str, settings: Settings | None = None, **overrides: str):
-    """Get or create the SparkSession of this process with the project's configuration."""
+def spark_session(app_name: str, settings: Settings | None = None, *, ui: bool = False, **overrides: str):
+    """Get or create the SparkSession of this process with the project's configuration.
+
+    `ui=True` (long-running jobs) starts the Spark UI on the first free port from 4040 and registers
+    it under metrics_dir/spark-apps, where `darooghe monitor` finds it.
+    """
     from pyspark.sql import SparkSession
 
     s = settings or load_settings()
     prepare_environment(s)
+    if ui:
+        overrides = {"spark.ui.enabled": "true", **overrides}
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_config(s, **overrides).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if ui:
+        register_ui(spark, app_name, s)
     return spark
+
+
+def register_ui(spark, app_name: str, settings: Settings) -> None:
+    """Write where this app's UI/REST API listens, for the Prometheus exporter."""
+    import json
+
+    url = spark.sparkContext.uiWebUrl
+    if not url:
+        return
+    folder = settings.metrics_dir / "spark-apps"
+    folder.mkdir(parents=True, exist_ok=True)
+    info = {"app_name": app_name, "app_id": spark.sparkContext.applicationId, "ui": url, "pid": os.getpid()}
+    (folder / f"{app_name}.json").write_text(json.dumps(info))
 
 
 def resolve_packages() -> None:

@@ -1,0 +1,145 @@
+"""Prometheus metrics for the pipeline: Kafka consumer lag, Spark executor CPU/memory, JVM GC time.
+
+One exporter (`darooghe monitor`, default 127.0.0.1:9108/metrics) so a laptop needs one scrape
+target. Values are read at scrape time, never cached:
+- consumer lag: every consumer group's committed offsets against the topics' end offsets (the
+  validator's group among them);
+- Spark: the REST API of each running long-lived Spark app (registered under
+  `$DAROOGHE_HOME/metrics/spark-apps` by `darooghe.spark.spark_session(..., ui=True)`): per-executor
+  memory used and its maximum, JVM heap peak, cumulative task time, GC time, and the app's executor
+  CPU time summed over its stages. Spark also serves its own Prometheus endpoint on the same UI
+  (`/metrics/executors/prometheus`), which a cluster Prometheus can scrape directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from darooghe import kafka_io
+from darooghe.config import Settings, load_settings
+
+
+def consumer_lags(settings: Settings) -> list[tuple[str, str, int, int]]:
+    """(group, topic, partition, lag) for every committed offset of every consumer group."""
+    admin = kafka_io.admin_client(settings)
+    groups = admin.list_consumer_groups(request_timeout=10).result()
+    out = []
+    consumer = None
+    try:
+        for g in groups.valid:
+            futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)])
+            for result in futures.values():
+                committed = result.result().topic_partitions
+                for tp in committed:
+                    if tp.offset < 0:
+                        continue
+                    if consumer is None:
+                        from confluent_kafka import Consumer
+
+                        consumer = Consumer(kafka_io.consumer_config("darooghe-monitor", settings))
+                    _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
+                    out.append((g.group_id, tp.topic, tp.partition, max(0, high - tp.offset)))
+    finally:
+        if consumer is not None:
+            consumer.close()
+    return out
+
+
+def registered_spark_apps(settings: Settings) -> list[dict]:
+    folder = settings.metrics_dir / "spark-apps"
+    apps = []
+    for path in sorted(folder.glob("*.json")) if folder.exists() else []:
+        try:
+            apps.append(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return apps
+
+
+def _get_json(url: str, timeout: float = 3.0):
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local Spark UI
+        return json.load(resp)
+
+
+class PipelineCollector(Collector):
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+
+    def collect(self) -> Iterator:
+        up = GaugeMetricFamily("darooghe_exporter_scrape_ok", "1 when the source answered", labels=["source"])
+        yield from self._kafka(up)
+        yield from self._spark(up)
+        yield up
+
+    def _kafka(self, up: GaugeMetricFamily) -> Iterator:
+        lag = GaugeMetricFamily(
+            "darooghe_kafka_consumer_lag", "records behind the end offset", labels=["group", "topic", "partition"]
+        )
+        total = GaugeMetricFamily("darooghe_kafka_consumer_lag_sum", "lag summed over partitions", labels=["group", "topic"])
+        try:
+            sums: dict[tuple[str, str], int] = {}
+            for group, topic, partition, value in consumer_lags(self.settings):
+                lag.add_metric([group, topic, str(partition)], value)
+                sums[(group, topic)] = sums.get((group, topic), 0) + value
+            for (group, topic), value in sums.items():
+                total.add_metric([group, topic], value)
+            up.add_metric(["kafka"], 1)
+        except (KafkaException, Exception):  # noqa: BLE001 - a down broker is a metric, not a crash
+            up.add_metric(["kafka"], 0)
+        yield lag
+        yield total
+
+    def _spark(self, up: GaugeMetricFamily) -> Iterator:
+        labels = ["app", "executor"]
+        mem_used = GaugeMetricFamily("darooghe_spark_executor_memory_used_bytes", "storage memory used", labels=labels)
+        mem_max = GaugeMetricFamily("darooghe_spark_executor_memory_max_bytes", "storage memory available", labels=labels)
+        heap = GaugeMetricFamily("darooghe_spark_executor_jvm_heap_peak_bytes", "peak JVM heap", labels=labels)
+        rss = GaugeMetricFamily("darooghe_spark_executor_rss_peak_bytes", "peak process-tree RSS", labels=labels)
+        gc = CounterMetricFamily("darooghe_spark_executor_gc_seconds", "JVM GC time", labels=labels)
+        task = CounterMetricFamily("darooghe_spark_executor_task_seconds", "task run time", labels=labels)
+        cpu = CounterMetricFamily("darooghe_spark_app_executor_cpu_seconds", "executor CPU time over all stages", labels=["app"])
+        for app in registered_spark_apps(self.settings):
+            name, base = app["app_name"], f"{app['ui'].rstrip('/')}/api/v1/applications/{app['app_id']}"
+            try:
+                for ex in _get_json(f"{base}/executors"):
+                    key = [name, ex["id"]]
+                    mem_used.add_metric(key, ex.get("memoryUsed", 0))
+                    mem_max.add_metric(key, ex.get("maxMemory", 0))
+                    peaks = ex.get("peakMemoryMetrics") or {}
+                    heap.add_metric(key, peaks.get("JVMHeapMemory", 0))
+                    rss.add_metric(key, peaks.get("ProcessTreeJVMRSSMemory", 0))
+                    gc.add_metric(key, ex.get("totalGCTime", 0) / 1000)
+                    task.add_metric(key, ex.get("totalDuration", 0) / 1000)
+                stages = _get_json(f"{base}/stages")
+                cpu.add_metric([name], sum(st.get("executorCpuTime", 0) for st in stages) / 1e9)
+                up.add_metric([f"spark:{name}"], 1)
+            except (OSError, ValueError, KeyError):
+                up.add_metric([f"spark:{name}"], 0)
+        yield from (mem_used, mem_max, heap, rss, gc, task, cpu)
+
+
+def serve(host: str, port: int, settings: Settings | None = None) -> None:
+    from prometheus_client import start_http_server
+    from prometheus_client.core import REGISTRY
+
+    REGISTRY.register(PipelineCollector(settings))
+    start_http_server(port, addr=host)
+    print(f"Prometheus metrics on http://{host}:{port}/metrics", flush=True)
+    while True:
+        time.sleep(3600)
+
+
+def render_once(settings: Settings | None = None) -> str:
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    registry = CollectorRegistry()
+    registry.register(PipelineCollector(settings))
+    return generate_latest(registry).decode()
