@@ -23,7 +23,7 @@ def test_every_image_is_pinned():
     for name, svc in SERVICES.items():
         image = svc.get("image")
         assert image, f"{name} has no image"
-        assert re.fullmatch(r"[\w./-]+:\d[\w.-]*", image), f"{name}: image {image!r} is not pinned to a version"
+        assert re.fullmatch(r"[\w./-]+:v?\d[\w.-]*", image), f"{name}: image {image!r} is not pinned to a version"
         assert not image.endswith(":latest")
     assert SERVICES["mongodb"]["image"].startswith("mongo:7.")
 
