@@ -24,7 +24,7 @@ live_generator = dg.AssetSpec(
 transactions_topic = dg.AssetSpec(
     c.TRANSACTIONS_TOPIC,
     description=topics.TRANSACTIONS.description,
-    deps=[LIVE_GENERATOR],
+    deps=[LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
     kinds={"kafka"},
     group_name=c.GROUP_INGEST,
     owners=[c.OWNER],

@@ -1,0 +1,160 @@
+"""Where generated events go: a Kafka topic, or a record file (darooghe.records format).
+
+Both carry the same record: key = customer_id, value = the event JSON, timestamp = the record
+timestamp the caller gives (the event time in history mode, the current time in live mode), and
+the `darooghe-label` header for injected fraud and invalid events. A record file replayed with
+`darooghe topics replay` gives the topic the Kafka sink would have written.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import numpy as np
+from confluent_kafka import KafkaException, Producer
+
+from darooghe.generator.engine import Batch, Renderer
+
+
+class Sink(Protocol):
+    def write(self, batch: Batch, record_ts: np.ndarray) -> None: ...
+    def tick(self) -> None: ...  # cheap housekeeping between live chunks
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class FileSink:
+    """Record-file lines, written in large blocks (one per chunk) by a writer thread.
+
+    The write system call releases the GIL, so a thread writes the previous block while the
+    engine draws the next one; blocks go through a short queue in order, so the bytes are the
+    same as a plain sequential write. A write error is raised by the next write, flush or close.
+    """
+
+    def __init__(self, path: str | Path, renderer: Renderer) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.renderer = renderer
+        self._fh = self.path.open("wb")
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write_blocks, name="file-sink", daemon=True)
+        self._thread.start()
+        self.written = 0
+
+    def _write_blocks(self) -> None:
+        while True:
+            block = self._blocks.get()
+            try:
+                if block is None:
+                    return
+                if self._error is None:
+                    self._fh.write(block)
+                    self._fh.flush()
+            except BaseException as exc:  # noqa: BLE001 - handed to the producing thread
+                self._error = exc
+            finally:
+                self._blocks.task_done()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise OSError(f"writing {self.path}: {self._error}") from self._error
+
+    def write(self, batch: Batch, record_ts: np.ndarray) -> None:
+        self._raise_error()
+        if len(batch) == 0:
+            return
+        lines = self.renderer.record_lines(batch, record_ts)
+        lines.append("")  # the last line's newline
+        self._blocks.put("\n".join(lines).encode("utf-8"))
+        self.written += len(lines) - 1
+
+    def tick(self) -> None:
+        self.flush()  # live mode: readers (tail -f) see each second's events
+
+    def flush(self) -> None:
+        self._blocks.join()
+        self._raise_error()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()
+        if not self._fh.closed:
+            self._fh.close()
+        self._raise_error()
+
+
+class KafkaSink:
+    """Produces to one topic; delivery failures are collected and raised by flush()."""
+
+    #: On top of kafka_io.producer_config (idempotent, acks=all, lz4, 1 MB batches): only failed
+    #: deliveries call back into Python, and batches may hold 100k messages.
+    PRODUCER_OVERRIDES: ClassVar[dict[str, object]] = {
+        "delivery.report.only.error": True,
+        "batch.num.messages": 100_000,
+        "linger.ms": 50,
+    }
+
+    def __init__(
+        self,
+        topic: str,
+        renderer: Renderer,
+        make_producer: Callable[..., Producer],
+        label_header: str,
+    ) -> None:
+        """`make_producer(**overrides)` builds the producer (kafka_io.producer_config + overrides)."""
+        self.topic = topic
+        self.renderer = renderer
+        self.label_header = label_header
+        self.errors: list[str] = []
+        self.error_count = 0
+        self.written = 0
+        self.producer = make_producer(**self.PRODUCER_OVERRIDES, on_delivery=self._on_delivery)
+
+    def _on_delivery(self, err, msg) -> None:
+        if err is not None:
+            self.error_count += 1
+            if len(self.errors) < 5:
+                self.errors.append(str(err))
+
+    def write(self, batch: Batch, record_ts: np.ndarray) -> None:
+        if len(batch) == 0:
+            return
+        values = self.renderer.values(batch)
+        keys = self.renderer.population.customer_ids[batch.customer].tolist()
+        labels = batch.labels()
+        produce, poll = self.producer.produce, self.producer.poll
+        topic, header = self.topic, self.label_header
+        for i, (value, key, ts, label) in enumerate(zip(values, keys, record_ts.tolist(), labels)):
+            headers = None if label is None else [(header, label.encode())]
+            while True:
+                try:
+                    produce(topic, value, key, timestamp=ts, headers=headers)
+                    break
+                except BufferError:
+                    poll(0.05)  # the local queue is full: let the I/O thread drain it
+            if i % 20_000 == 0:
+                poll(0)
+        self.written += len(values)
+
+    def tick(self) -> None:
+        self.producer.poll(0)
+        if self.error_count:
+            self.flush()  # raises with the first delivery error
+
+    def flush(self, timeout: float = 120.0) -> None:
+        remaining = self.producer.flush(timeout)
+        if remaining or self.error_count:
+            raise KafkaException(
+                f"producing to {self.topic!r}: {self.error_count} delivery errors, {remaining} "
+                f"records undelivered after {timeout:.0f} s"
+                + (f"; first error: {self.errors[0]}" if self.errors else "")
+            )
+
+    def close(self) -> None:
+        self.flush()
