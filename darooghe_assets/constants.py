@@ -42,3 +42,14 @@ CUSTOMER_SEGMENTS = dg.AssetKey("customer_segments")
 TRANSACTIONS_COLLECTION = dg.AssetKey("transactions")
 FRAUD_ALERTS_COLLECTION = dg.AssetKey("fraud_alerts")
 ERROR_SUMMARY_COLLECTION = dg.AssetKey("error_summary")
+
+# Sinks of the real-time layer's live metrics (issue 7): asset key = collection name.
+LIVE_CATEGORY_VOLUME = dg.AssetKey("live_category_volume")
+LIVE_COMMISSION_BY_TYPE = dg.AssetKey("live_commission_by_type")
+LIVE_COMMISSION_RATIO = dg.AssetKey("live_commission_ratio")
+LIVE_TOP_MERCHANTS = dg.AssetKey("live_top_merchants")
+# Charts (issue 7): one asset per chart under ["charts", <chart name>], and the dashboard page.
+CHARTS_PREFIX = "charts"
+DASHBOARD = dg.AssetKey([CHARTS_PREFIX, "dashboard"])
+# The generator's history window written into the transactions topic (issue 3).
+HISTORICAL_BACKFILL = dg.AssetKey("historical_backfill")

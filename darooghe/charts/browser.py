@@ -1,0 +1,262 @@
+"""Open a page in headless Chromium and report what a person would see: charts drawn, console
+errors, network requests, and a full-page screenshot.
+
+It speaks the DevTools protocol over a websocket (the `websockets` package), because the console
+and the network are only visible there — `chromium --screenshot` alone would not tell an error
+apart from a working page. Debian's `chromium` package provides the browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+#: network, GPU and background services off: the page must work from disk alone
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
+#: per chart section: is it there, and did plotly draw its SVG into it
+_CHART_STATE_JS = """
+JSON.stringify(Array.from(document.querySelectorAll('[data-chart]')).map(s => ({
+  name: s.dataset.chart,
+  plot: !!s.querySelector('.js-plotly-plot'),
+  svgs: s.querySelectorAll('.main-svg').length,
+  traces: s.querySelectorAll('.main-svg .trace').length,
+})))
+"""
+_LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "devtools:")
+
+
+class BrowserError(RuntimeError):
+    """Chromium could not be started or did not answer."""
+
+
+@dataclass
+class PageReport:
+    url: str
+    charts: list[dict] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    network_requests: list[str] = field(default_factory=list)
+    screenshot: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def drawn(self) -> list[str]:
+        return [c["name"] for c in self.charts if c["plot"] and c["svgs"] > 0]
+
+    @property
+    def not_drawn(self) -> list[str]:
+        return [c["name"] for c in self.charts if not (c["plot"] and c["svgs"] > 0)]
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class _DevTools:
+    """A minimal DevTools client: numbered commands, events kept for later inspection."""
+
+    def __init__(self, ws):
+        self._ws = ws
+        self._ids = itertools.count(1)
+        self.events: list[dict] = []
+
+    def call(self, method: str, timeout: float = 30.0, **params) -> dict:
+        call_id = next(self._ids)
+        self._ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BrowserError(f"DevTools {method}: no answer within {timeout:.0f} s")
+            message = json.loads(self._ws.recv(timeout=remaining))
+            if message.get("id") == call_id:
+                if "error" in message:
+                    raise BrowserError(f"DevTools {method} failed: {message['error']}")
+                return message.get("result", {})
+            if "method" in message:
+                self.events.append(message)
+
+    def drain(self, seconds: float) -> None:
+        """Keep reading events for `seconds`."""
+        self.wait_event("", seconds)
+
+    def wait_event(self, method: str, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        for event in self.events:
+            if event["method"] == method:
+                return event
+        while time.monotonic() < deadline:
+            try:
+                message = json.loads(self._ws.recv(timeout=max(0.01, deadline - time.monotonic())))
+            except TimeoutError:
+                break
+            if "method" in message:
+                self.events.append(message)
+                if message["method"] == method:
+                    return message
+        return None
+
+
+def _start(chromium: str, profile: Path, width: int, height: int) -> tuple[subprocess.Popen, str]:
+    log = open(profile / "chromium.log", "wb")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its helper processes form one group we can end together
+    )
+    port_file = profile / "DevToolsActivePort"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrowserError(
+                f"chromium exited with {proc.returncode} at start; see {profile / 'chromium.log'}:\n"
+                + (profile / "chromium.log").read_text(errors="replace")[-2000:]
+            )
+        if port_file.is_file() and len(port_file.read_text().split()) >= 1:
+            port = port_file.read_text().split()[0]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+                pages = [t for t in json.load(resp) if t.get("type") == "page"]
+            if pages:
+                return proc, pages[0]["webSocketDebuggerUrl"]
+        time.sleep(0.2)
+    _stop(proc)
+    raise BrowserError(f"chromium did not open its DevTools port within 30 s (profile {profile})")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the group of the browser this module started
+            proc.wait(10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(5)
+
+
+def inspect_page(
+    page: Path,
+    screenshot: Path | None = None,
+    timeout: float = 60.0,
+    width: int = 1400,
+    height: int = 1000,
+    chromium: str | None = None,
+) -> PageReport:
+    """Load `page` from disk, wait until every `[data-chart]` section has a drawn plot (or timeout),
+    and report charts, console errors, non-local requests; optionally save a full-page screenshot."""
+    chromium = chromium or find_chromium()
+    if not chromium:
+        raise BrowserError(
+            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install Debian's 'chromium'"
+        )
+    url = Path(page).resolve().as_uri()
+    report = PageReport(url=url)
+    t0 = time.monotonic()
+    # A fresh profile each time; Chromium's helpers may still be writing to it as they exit.
+    with tempfile.TemporaryDirectory(
+        prefix="darooghe-chromium-", ignore_cleanup_errors=True
+    ) as tmp:
+        proc, ws_url = _start(chromium, Path(tmp), width, height)
+        try:
+            with connect(ws_url, max_size=None, open_timeout=20) as ws:
+                tools = _DevTools(ws)
+                for domain in ("Page", "Runtime", "Log", "Network"):
+                    tools.call(f"{domain}.enable")
+                tools.call("Page.navigate", url=url)
+                if tools.wait_event("Page.loadEventFired", timeout) is None:
+                    raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
+                deadline = time.monotonic() + timeout
+                while True:
+                    state = tools.call(
+                        "Runtime.evaluate", expression=_CHART_STATE_JS, returnByValue=True
+                    )
+                    report.charts = json.loads(state["result"]["value"])
+                    if not report.not_drawn or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.25)
+                tools.drain(0.5)  # console messages logged while the last plots were drawn
+                if screenshot is not None:
+                    report.screenshot = _screenshot(tools, Path(screenshot), width)
+                _collect(tools.events, report)
+        finally:
+            _stop(proc)
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+def _screenshot(tools: _DevTools, path: Path, width: int) -> Path:
+    metrics = tools.call("Page.getLayoutMetrics")
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    clip = {
+        "x": 0,
+        "y": 0,
+        "width": max(width, size["width"]),
+        "height": size["height"],
+        "scale": 1,
+    }
+    shot = tools.call(
+        "Page.captureScreenshot", timeout=60, format="png", captureBeyondViewport=True, clip=clip
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def _collect(events: list[dict], report: PageReport) -> None:
+    for event in events:
+        method, params = event["method"], event.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            text = " ".join(
+                str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
+            )
+            report.console_errors.append(f"console.{params['type']}: {text}")
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            text = details.get("exception", {}).get("description") or details.get("text", "")
+            report.console_errors.append(f"uncaught exception: {text}")
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            entry = params["entry"]
+            report.console_errors.append(
+                f"{entry.get('source', 'log')}: {entry.get('text')} {entry.get('url', '')}"
+            )
+        elif method == "Network.requestWillBeSent":
+            request_url = params.get("request", {}).get("url", "")
+            if not request_url.startswith(_LOCAL_SCHEMES):
+                report.network_requests.append(request_url)

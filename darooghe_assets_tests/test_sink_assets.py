@@ -1,0 +1,181 @@
+"""Sink assets and their sensors, on the real test broker and FerretDB.
+
+The sensors and sinks are built by the same factories as the real ones, pointed at fresh topics, so
+the shared test stack's real topics are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import pytest
+from confluent_kafka import Producer
+
+from darooghe import sinks, topics
+from darooghe.kafka_io import producer_config
+from darooghe_assets import constants as c
+from darooghe_assets.assets.sinks import (
+    METRIC_SINK_KEYS,
+    error_summary,
+    error_summary_asset,
+    live_metric_sinks,
+    metric_sink_asset,
+)
+from darooghe_assets.resources import KafkaResource, MongoResource
+from darooghe_assets.sensors.sinks import (
+    error_logs_sink_sensor,
+    kafka_sink_sensor,
+    live_metrics_sink_sensor,
+)
+from darooghe_tests.chart_seed import scratch_database
+
+
+@pytest.fixture(scope="module")
+def scratch_db(stack):
+    with scratch_database(stack) as db:
+        yield db
+
+
+T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
+
+
+def _produce(settings, topic: str, values: list[dict]) -> None:
+    producer = Producer(producer_config(settings))
+    for value in values:
+        producer.produce(topic, value=json.dumps(value).encode())
+    assert producer.flush(30) == 0
+
+
+def _volume(minute: int) -> dict:
+    start = T0 + timedelta(minutes=minute)
+    return {
+        "window_start": sinks.iso_z(start),
+        "window_end": sinks.iso_z(start + timedelta(minutes=1)),
+        "merchant_category": "retail",
+        "transaction_count": 3,
+        "total_amount": 3000,
+        "metric_id": f"m{minute}",
+    }
+
+
+def _kafka(settings) -> KafkaResource:
+    return KafkaResource(bootstrap_servers=settings.kafka_bootstrap)
+
+
+def test_sinks_and_sensors_are_wired_to_the_real_topics():
+    assert [a.key for a in live_metric_sinks] == list(METRIC_SINK_KEYS.values())
+    for topic, asset in zip(topics.METRICS_TOPICS, live_metric_sinks):
+        assert set(asset.asset_deps[asset.key]) == {c.METRICS_TOPIC_KEYS[topic.name]}
+        assert asset.group_names_by_key[asset.key] == c.GROUP_SINKS
+    assert error_summary.key == c.ERROR_SUMMARY_COLLECTION
+    assert set(error_summary.asset_deps[error_summary.key]) == {c.ERROR_LOGS_TOPIC}
+    assert live_metrics_sink_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+    def targeted(sensor, assets):
+        return sensor.targets[0].job_def.selection.resolve(assets)
+
+    assert targeted(live_metrics_sink_sensor, live_metric_sinks) == set(METRIC_SINK_KEYS.values())
+    assert targeted(error_logs_sink_sensor, [error_summary]) == {c.ERROR_SUMMARY_COLLECTION}
+
+
+@pytest.mark.integration
+def test_sensor_requests_a_sink_run_only_when_a_topic_end_moves(stack, unique_topic):
+    busy, quiet = unique_topic("test.sensor.busy", 2), unique_topic("test.sensor.quiet", 1)
+    keys = {busy: dg.AssetKey(["test", "busy"]), quiet: dg.AssetKey(["test", "quiet"])}
+    sensor = kafka_sink_sensor("test_sink_sensor", keys)
+
+    def evaluate(cursor):
+        context = dg.build_sensor_context(cursor=cursor, resources={"kafka": _kafka(stack)})
+        return sensor(context)
+
+    first = evaluate(None)
+    assert not first.run_requests and "no new records" in first.skip_reason.skip_message
+    cursor = first.cursor
+    assert json.loads(cursor) == {busy: {"0": 0, "1": 0}, quiet: {"0": 0}}
+
+    _produce(stack, busy, [_volume(m) for m in range(3)])
+    moved = evaluate(cursor)
+    assert [r.asset_selection for r in moved.run_requests] == [[keys[busy]]]
+    assert sum(json.loads(moved.cursor)[busy].values()) == 3
+    assert moved.run_requests[0].run_key.startswith("test_sink_sensor:")
+
+    again = evaluate(moved.cursor)
+    assert not again.run_requests and again.cursor == moved.cursor
+
+
+@pytest.mark.integration
+def test_sensor_skips_topics_not_created_yet_naming_them(stack):
+    sensor = kafka_sink_sensor("test_missing_sensor", {"test.never-created": dg.AssetKey("x")})
+    result = sensor(dg.build_sensor_context(resources={"kafka": _kafka(stack)}))
+    assert not result.run_requests
+    assert "topics not created yet: test.never-created" in result.skip_reason.skip_message
+
+
+@pytest.mark.integration
+def test_metric_sink_asset_materialises_and_a_rerun_adds_nothing(stack, unique_topic, scratch_db):
+    topic = unique_topic("test.asset.volume", 1)
+    collection = "live_volume_" + topic.rsplit(".", 1)[1]
+    asset = metric_sink_asset(
+        topic,
+        dg.AssetKey(["test", "volume"]),
+        dg.AssetKey(["test", "volume_topic"]),
+        shape=topics.METRICS_CATEGORY_VOLUME.name,
+        collection=collection,
+    )
+    resources = {
+        "kafka": _kafka(stack),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=scratch_db.name),
+    }
+    _produce(stack, topic, [_volume(m) for m in range(4)])
+
+    def run() -> dict:
+        result = dg.materialize([asset], resources=resources)
+        assert result.success
+        return result.get_asset_materialization_events()[0].materialization.metadata
+
+    first = run()
+    assert (first["records_read"].value, first["collection_count"].value) == (4, 4)
+    assert first["next_offsets"].value == {"0": 4}
+    second = run()
+    assert (second["records_read"].value, second["collection_count"].value) == (0, 4)
+
+
+@pytest.mark.integration
+def test_error_summary_asset_materialises_the_same_counts_twice(stack, unique_topic, scratch_db):
+    topic = unique_topic("test.asset.errors", 2)
+    collection = "error_summary_" + topic.rsplit(".", 1)[1]
+    asset = error_summary_asset(
+        topic,
+        dg.AssetKey(["test", "errors"]),
+        dg.AssetKey(["test", "errors_topic"]),
+        collection=collection,
+    )
+    resources = {
+        "kafka": _kafka(stack),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=scratch_db.name),
+    }
+    _produce(
+        stack,
+        topic,
+        [
+            {
+                "transaction_id": None,
+                "error_codes": ["ERR_SCHEMA"],
+                "source": {"timestamp": sinks.iso_z(T0)},
+            },
+            {
+                "transaction_id": "t1",
+                "error_codes": ["ERR_AMOUNT", "ERR_DEVICE"],
+                "source": {"timestamp": sinks.iso_z(T0)},
+            },
+        ],
+    )
+    for _ in range(2):
+        result = dg.materialize([asset], resources=resources)
+        assert result.success
+        meta = result.get_asset_materialization_events()[0].materialization.metadata
+        assert (meta["records_read"].value, meta["collection_count"].value) == (2, 3)
+        counts = {d["code"]: d["count"] for d in scratch_db[collection].find()}
+        assert counts == {"ERR_SCHEMA": 1, "ERR_AMOUNT": 1, "ERR_DEVICE": 1}
