@@ -18,5 +18,5 @@ def command(s: Settings) -> list[str]:
         str(binary),
         f"--listen-addr={s.mongo_host}:{s.mongo_port}",
         f"--sqlite-dir={s.ferretdb_data_dir}",
-        "--log-level=warn",
+        "--log-level=error",
     ]
