@@ -1,0 +1,162 @@
+"""How far the error rate per code is from what the generator injects (the error_logs check).
+
+The window is the last `window_records` input records the validator group has committed, split
+evenly over the input partitions: for partition p, offsets [committed_p - share, committed_p).
+Its denominator is the number of those offsets (the generator writes darooghe.transactions without
+transactions, so input offsets are contiguous records). Its numerators come from the error-log
+records whose `source` falls inside it; they are among the last `window_records` records of each
+error-log partition, which is all that is read.
+
+A code is flagged only when its observed rate is both statistically far from the expected one
+(|z| above the threshold under a binomial model, so a small window does not cry wolf) and
+materially far from it (more than the relative tolerance of the expected rate, so a huge window
+does not flag a negligible drift).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import msgspec
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from darooghe.schema import ERROR_CODES
+from darooghe.validation.decision import ErrorLog
+
+#: Floor of the "materially far" test, for codes whose expected rate is (near) zero.
+ABSOLUTE_TOLERANCE = 0.002
+
+
+def expected_error_rates() -> dict[str, float]:
+    """The generator's injected-invalid rates per code (its environment variables, else defaults)."""
+    from darooghe.generator import params
+
+    try:
+        return params.from_sources({}).invalid_rates()
+    except params.ParameterError:
+        return params.GeneratorParams().invalid_rates()
+
+
+@dataclass(frozen=True)
+class CodeRate:
+    code: str
+    count: int
+    observed: float
+    expected: float
+    z: float
+    flagged: bool
+
+    def describe(self) -> str:
+        mark = "FAR" if self.flagged else "ok"
+        return (
+            f"{self.code}: {self.count} = {self.observed:.3%} (expected {self.expected:.3%}, "
+            f"z {self.z:+.1f}) {mark}"
+        )
+
+
+def compare_rates(
+    counts: dict[str, int],
+    total: int,
+    expected: dict[str, float],
+    z_threshold: float = 4.0,
+    relative_tolerance: float = 0.5,
+) -> list[CodeRate]:
+    """Each code's observed rate against its expected one, flagged when far on both tests."""
+    out = []
+    for code in ERROR_CODES:
+        p = float(expected.get(code, 0.0))
+        k = int(counts.get(code, 0))
+        observed = k / total if total else 0.0
+        if 0.0 < p < 1.0 and total:
+            z = (observed - p) / math.sqrt(p * (1 - p) / total)
+        else:
+            z = 0.0 if k == 0 else math.copysign(math.inf, observed - p)
+        material = abs(observed - p) > max(relative_tolerance * p, ABSOLUTE_TOLERANCE)
+        out.append(
+            CodeRate(code, k, observed, p, z, bool(total) and material and abs(z) > z_threshold)
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ErrorWindow:
+    """Input records in the window, and the error-log records about them by code."""
+
+    records: int
+    errors: int
+    by_code: dict[str, int]
+    ranges: dict[int, tuple[int, int]]  # input partition -> [start, end)
+
+
+def window_error_counts(
+    group_consumer: Consumer,
+    reader: Consumer,
+    input_topic: str,
+    error_topic: str,
+    window_records: int,
+    timeout: float = 30.0,
+) -> ErrorWindow:
+    """Count error codes over the last `window_records` committed input records.
+
+    `group_consumer` has the validator's group.id (only its committed offsets are read; it never
+    joins the group); `reader` is a read_committed consumer with no group duties.
+    """
+    parts = group_consumer.list_topics(input_topic, timeout=10).topics[input_topic].partitions
+    if not parts:
+        raise KafkaException(
+            KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {input_topic!r}")
+        )
+    share = max(1, window_records // len(parts))
+    committed = group_consumer.committed(
+        [TopicPartition(input_topic, p) for p in sorted(parts)], timeout=10
+    )
+    ranges: dict[int, tuple[int, int]] = {}
+    for tp in committed:
+        if tp.offset is None or tp.offset <= 0:
+            continue
+        low, _ = group_consumer.get_watermark_offsets(
+            TopicPartition(input_topic, tp.partition), timeout=10
+        )
+        start = max(low, tp.offset - share)
+        if start < tp.offset:
+            ranges[tp.partition] = (start, tp.offset)
+    records = sum(end - start for start, end in ranges.values())
+    by_code = dict.fromkeys(ERROR_CODES, 0)
+    errors = 0
+    if not records:
+        return ErrorWindow(0, 0, by_code, ranges)
+
+    error_parts = reader.list_topics(error_topic, timeout=10).topics[error_topic].partitions
+    assignment, ends = [], {}
+    for p in sorted(error_parts):
+        low, high = reader.get_watermark_offsets(TopicPartition(error_topic, p), timeout=10)
+        if high > low:
+            assignment.append(TopicPartition(error_topic, p, max(low, high - window_records)))
+            ends[p] = high
+    reader.assign(assignment)
+    done: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(done) < len(assignment) and time.monotonic() < deadline:
+        for m in reader.consume(10_000, 0.5):
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    done.add(m.partition())
+                    continue
+                raise KafkaException(m.error())
+            if m.offset() + 1 >= ends[m.partition()]:
+                done.add(m.partition())
+            try:
+                log = ErrorLog.decode(m.value())
+            except (msgspec.MsgspecError, TypeError):
+                continue  # not an error-log value: not ours to count
+            src = log.source
+            window = ranges.get(src.partition) if src.topic == input_topic else None
+            if window is None or src.offset is None or not window[0] <= src.offset < window[1]:
+                continue
+            errors += 1
+            for code in log.error_codes:
+                if code in by_code:
+                    by_code[code] += 1
+    return ErrorWindow(records, errors, by_code, ranges)

@@ -1,0 +1,388 @@
+"""The validator as a Kafka service: read-process-write, exactly once, in batches.
+
+Modelled on confluent-kafka-python's examples/eos-transactions.py, scaled up for throughput and
+for several instances:
+
+- Identity. Each instance has a stable id "<group>-<instance>" used as its producer's
+  `transactional.id` and its consumer's `group.instance.id`. Restarting an instance under the same
+  id fences its dead predecessor: init_transactions() aborts whatever that one left open (no wait
+  for the broker's transaction timeout), and static membership hands it the same partitions back
+  without a rebalance. Two live instances must not share an instance number; if they do, the older
+  one is fenced (a fatal error) and stops.
+- Sharing. Instances subscribe through the consumer group, so the input partitions are split
+  between them. With KIP-447 the group metadata sent along with the offsets fences a zombie that
+  lost its partitions in a rebalance: its commit fails and its output is aborted.
+- Batches. consume(N) → decide() each record → produce to the valid or the error topic → send the
+  batch's next offsets to the transaction → commit. One transaction per batch, not per record, is
+  what gives the throughput. A transaction begins only after consume() returns, and rebalance
+  callbacks only run inside consume(), so a rebalance never meets an open transaction.
+- Failures. An abortable error aborts the transaction and rewinds the consumer to the group's
+  committed offsets, so the batch is read again; a fatal error stops the instance with an error.
+  A crash (even SIGKILL) leaves at most an open transaction, which read_committed readers never
+  see and the next start of the same instance aborts.
+- Stopping. should_stop() (set by SIGTERM/Ctrl-C) is checked between batches: the open batch is
+  committed, then the consumer closes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+
+from darooghe.config import Settings, load_settings
+from darooghe.kafka_io import consumer_config, producer_config, require_topic
+from darooghe.topics import ERROR_LOGS, TRANSACTIONS, VALID_TRANSACTIONS
+from darooghe.validation.decision import decide
+from darooghe.validation.progress import Counts, base_report, progress_path, write_progress
+
+DEFAULT_GROUP = "darooghe-validator"
+
+
+class ValidatorFenced(RuntimeError):
+    """Another live instance with the same transactional.id took over; this one must stop."""
+
+
+@dataclass(frozen=True)
+class ValidatorOptions:
+    input_topic: str = TRANSACTIONS.name
+    valid_topic: str = VALID_TRANSACTIONS.name
+    error_topic: str = ERROR_LOGS.name
+    group_id: str = DEFAULT_GROUP
+    instance: str = "0"
+    #: Records per consume() call and so at most per transaction.
+    batch_size: int = 20_000
+    poll_timeout: float = 0.5
+    #: Seconds between progress lines / progress-file updates.
+    progress_interval: float = 5.0
+    #: Stop once caught up and idle this long (a one-shot catch-up run; tests); None = run forever.
+    stop_when_idle: float | None = None
+
+    @property
+    def member_id(self) -> str:
+        """The stable identity of this instance: transactional.id and group.instance.id."""
+        return f"{self.group_id}-{self.instance}"
+
+
+class Validator:
+    """One validator instance. `run()` blocks until should_stop() is true (or idle, if asked)."""
+
+    def __init__(
+        self,
+        options: ValidatorOptions | None = None,
+        settings: Settings | None = None,
+        log: Callable[[str], None] = print,
+    ):
+        self.options = options or ValidatorOptions()
+        self.settings = settings or load_settings()
+        self.log = log
+        self.counts = Counts()
+        self.transactions_committed = 0
+        self.transactions_aborted = 0
+        self.assigned: list[int] = []
+        #: monotonic times of the first record consumed and of the last commit (for throughput)
+        self.first_record_at: float | None = None
+        self.last_commit_at: float | None = None
+        self.consumer: Consumer | None = None
+        self.producer: Producer | None = None
+        self._progress_path = progress_path(
+            self.settings, self.options.group_id, self.options.instance
+        )
+        self._report = base_report(
+            self.options.group_id,
+            self.options.instance,
+            transactional_id=self.options.member_id,
+            input_topic=self.options.input_topic,
+            valid_topic=self.options.valid_topic,
+            error_topic=self.options.error_topic,
+        )
+        self._started = time.monotonic()
+        self._last_report = (self._started, 0)
+        self._last_line = self._started
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False) -> Counts:
+        o = self.options
+        for topic in (o.input_topic, o.valid_topic, o.error_topic):
+            require_topic(topic, self.settings)
+        self.producer = Producer(
+            producer_config(
+                self.settings,
+                **{
+                    "transactional.id": o.member_id,
+                    "transaction.timeout.ms": 60_000,
+                    "linger.ms": 5,
+                    "client.id": o.member_id,
+                },
+            )
+        )
+        # Aborts what a crashed predecessor with the same id left open, and fences it.
+        self.producer.init_transactions(60)
+        self.consumer = self._new_consumer()
+        self.log(
+            f"validator {o.member_id}: {o.input_topic} -> {o.valid_topic} | {o.error_topic} "
+            f"(group {o.group_id}, batches of {o.batch_size})"
+        )
+        self._report_progress(time.monotonic(), force=True)  # "running" is visible at once
+        state = "failed"
+        try:
+            idle_since = time.monotonic()
+            while not should_stop():
+                msgs = self.consumer.consume(o.batch_size, o.poll_timeout)
+                now = time.monotonic()
+                if msgs and self._process(msgs):
+                    idle_since = now
+                elif not self.assigned:
+                    idle_since = now  # still joining the group: not idle, just not started
+                elif o.stop_when_idle is not None and now - idle_since >= o.stop_when_idle:
+                    self.log(f"validator {o.member_id}: idle for {o.stop_when_idle:g} s, stopping")
+                    break
+                self._report_progress(now)
+            state = "stopped"
+        finally:
+            self._close(state)
+        return self.counts
+
+    def _new_consumer(self) -> Consumer:
+        o = self.options
+        consumer = Consumer(
+            consumer_config(
+                o.group_id,
+                self.settings,
+                **{
+                    "group.instance.id": o.member_id,
+                    "client.id": o.member_id,
+                    # A stopped static member keeps its partitions this long before the group
+                    # hands them to the other instances.
+                    "session.timeout.ms": 10_000,
+                    "enable.partition.eof": False,
+                },
+            )
+        )
+        consumer.subscribe(
+            [o.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        return consumer
+
+    def _close(self, state: str) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                self.log(f"validator {self.options.member_id}: closing the consumer: {exc}")
+        self._report_progress(time.monotonic(), state=state, force=True)
+        self.log(f"validator {self.options.member_id} {state}: {self.counts.summary()}")
+
+    # --- the read-process-write step -------------------------------------------------------------
+    def _process(self, msgs: list) -> int:
+        """Validate and route one consumed batch in one transaction; returns records committed.
+
+        The loop body is the validator's hot path: locals instead of attribute lookups, counts
+        kept as plain integers and turned into Counts once per batch.
+        """
+        if self.first_record_at is None:
+            self.first_record_at = time.monotonic()
+        o = self.options
+        producer = self.producer
+        produce = producer.produce
+        input_topic, valid_topic, error_topic = o.input_topic, o.valid_topic, o.error_topic
+        no_timestamp = TIMESTAMP_NOT_AVAILABLE
+        next_offsets: dict[int, int] = {}
+        error_codes: list[tuple[str, ...]] = []
+        n_valid = 0
+        producer.begin_transaction()
+        try:
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    if err.fatal():
+                        raise KafkaException(err)
+                    self.log(f"validator {o.member_id}: consumer: {err}")
+                    continue
+                ts_type, ts = m.timestamp()
+                partition, offset = m.partition(), m.offset()
+                verdict = decide(
+                    m.value(),
+                    input_topic,
+                    partition,
+                    offset,
+                    None if ts_type == no_timestamp else ts,
+                    m.key(),
+                )
+                if verdict[0]:
+                    topic = valid_topic
+                    n_valid += 1
+                else:
+                    topic = error_topic
+                    error_codes.append(verdict[4])
+                try:
+                    produce(
+                        topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
+                    )
+                except BufferError:
+                    self._produce_when_room(topic, verdict, m.headers())
+                next_offsets[partition] = offset + 1
+            if not next_offsets:
+                producer.abort_transaction(60)  # only consumer errors in this batch: nothing to do
+                return 0
+            producer.send_offsets_to_transaction(
+                [TopicPartition(input_topic, p, off) for p, off in next_offsets.items()],
+                self.consumer.consumer_group_metadata(),
+                60,
+            )
+            self._commit()
+        except KafkaException as exc:
+            self._abort_and_rewind(exc)
+            return 0
+        producer.poll(0)  # serve delivery reports so they do not pile up
+        self.last_commit_at = time.monotonic()
+        self.counts.records_in += n_valid + len(error_codes)
+        self.counts.valid += n_valid
+        self.counts.errors += len(error_codes)
+        by_code = self.counts.by_code
+        for codes in error_codes:
+            for code in codes:
+                by_code[code] += 1
+        self.transactions_committed += 1
+        return n_valid + len(error_codes)
+
+    def _produce_when_room(self, topic: str, verdict, headers) -> None:
+        while True:
+            self.producer.poll(0.05)
+            try:
+                self.producer.produce(
+                    topic, verdict.value, verdict.key, timestamp=verdict.timestamp, headers=headers
+                )
+                return
+            except BufferError:
+                continue
+
+    def _commit(self) -> None:
+        while True:
+            try:
+                self.producer.commit_transaction(60)
+                return
+            except KafkaException as exc:
+                if exc.args[0].retriable():
+                    self.log(f"validator {self.options.member_id}: commit retried: {exc.args[0]}")
+                    continue
+                raise
+
+    def _abort_and_rewind(self, exc: KafkaException) -> None:
+        err: KafkaError = exc.args[0]
+        if err.fatal() or err.code() == KafkaError._FENCED:
+            raise ValidatorFenced(
+                f"validator {self.options.member_id}: fatal transaction error ({err}); another "
+                f"instance with transactional.id {self.options.member_id!r} probably took over"
+            ) from exc
+        self.log(
+            f"validator {self.options.member_id}: transaction aborted ({err}); "
+            "rewinding to the committed offsets to read the batch again"
+        )
+        self.producer.abort_transaction(60)
+        self.transactions_aborted += 1
+        self._rewind()
+
+    def _rewind(self) -> None:
+        """Position the consumer at the group's committed offsets (what the aborted batch undid)."""
+        assignment = self.consumer.assignment()
+        if not assignment:
+            return
+        committed = self.consumer.committed(assignment, timeout=30)
+        try:
+            for tp in committed:
+                if tp.offset < 0:  # nothing committed yet: auto.offset.reset is earliest
+                    tp.offset = OFFSET_BEGINNING
+                self.consumer.seek(tp)
+        except KafkaException as exc:
+            # A partition not yet fetching cannot be sought; a fresh consumer starts from the
+            # committed offsets by construction (and static membership keeps the assignment).
+            self.log(
+                f"validator {self.options.member_id}: seek failed ({exc}); reopening the consumer"
+            )
+            self.consumer.close()
+            self.assigned = []
+            self.consumer = self._new_consumer()
+
+    # --- rebalance callbacks (run inside consume(), never with a transaction open) ---------------
+    def _on_assign(self, consumer, partitions) -> None:
+        self.assigned = sorted(tp.partition for tp in partitions)
+        self.log(f"validator {self.options.member_id}: assigned partitions {self.assigned}")
+
+    def _on_revoke(self, consumer, partitions) -> None:
+        self.log(
+            f"validator {self.options.member_id}: revoked partitions {sorted(tp.partition for tp in partitions)}"
+        )
+        self.assigned = []
+
+    def _on_lost(self, consumer, partitions) -> None:
+        self.log(
+            f"validator {self.options.member_id}: lost partitions {sorted(tp.partition for tp in partitions)}"
+        )
+        self.assigned = []
+
+    # --- progress --------------------------------------------------------------------------------
+    def lag(self) -> int | None:
+        """Records behind the end of the assigned partitions, from the consumer's own view."""
+        if self.consumer is None or not self.assigned:
+            return None
+        total, known = 0, False
+        tps = [TopicPartition(self.options.input_topic, p) for p in self.assigned]
+        try:
+            positions = self.consumer.position(tps)
+        except KafkaException:
+            return None
+        for tp in positions:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            if high is not None and high >= 0 and tp.offset >= 0:
+                total += max(0, high - tp.offset)
+                known = True
+        return total if known else None
+
+    def _report_progress(self, now: float, state: str = "running", force: bool = False) -> None:
+        last_t, last_in = self._last_report
+        if not force and now - last_t < self.options.progress_interval:
+            return
+        c = self.counts
+        rate = (c.records_in - last_in) / (now - last_t) if now > last_t else 0.0
+        lag = self.lag() if state == "running" else None
+        elapsed = now - self._started
+        report = {
+            **self._report,
+            **c.to_dict(),
+            "state": state,
+            "updated_at_ms": int(time.time() * 1000),
+            "uptime_s": round(elapsed, 1),
+            "rate_per_s": round(rate, 1),
+            "avg_rate_per_s": round(c.records_in / elapsed, 1) if elapsed > 0 else 0.0,
+            "lag": lag,
+            "assigned_partitions": list(self.assigned),
+            "transactions_committed": self.transactions_committed,
+            "transactions_aborted": self.transactions_aborted,
+        }
+        write_progress(self._progress_path, report)
+        # A line when records moved, else one a minute to show the instance is alive.
+        if c.records_in != last_in or now - self._last_line >= 60 or force:
+            self._last_line = now
+            if state == "running":
+                self.log(
+                    f"validator {self.options.member_id}: {c.summary()}; {rate:,.0f}/s, "
+                    f"lag {'?' if lag is None else lag}"
+                )
+        self._last_report = (now, c.records_in)

@@ -1,0 +1,58 @@
+"""The ingestion validator and its two output topics, as external assets.
+
+The validator is a long-running process outside Dagster (`darooghe validate --source kafka
+--detach`); its AssetSpec puts it in the lineage between the raw and the validated topics, and the
+`validator_watch` sensor (sensors/validation.py) reports its lag and throughput as observations.
+"""
+
+import dagster as dg
+
+from darooghe import topics
+from darooghe.validation.service import DEFAULT_GROUP
+from darooghe_assets import constants as c
+
+validator = dg.AssetSpec(
+    c.VALIDATOR,
+    description=(
+        "The ingestion validator (SPEC section 3): reads darooghe.transactions, checks every "
+        "record (ERR_AMOUNT, ERR_TIME, ERR_DEVICE, ERR_SCHEMA) and routes it exactly once, in "
+        "Kafka transactions, to darooghe.valid_transactions or darooghe.error_logs. Start it "
+        "with `darooghe validate --source kafka --detach`, check it with `darooghe validator status`."
+    ),
+    deps=[c.TRANSACTIONS_TOPIC],
+    kinds={"python", "kafka"},
+    group_name=c.GROUP_INGEST,
+    owners=[c.OWNER],
+    metadata={"consumer_group": DEFAULT_GROUP, "input_topic": topics.TRANSACTIONS.name},
+)
+
+valid_transactions_topic = dg.AssetSpec(
+    c.VALID_TRANSACTIONS_TOPIC,
+    description=(
+        f"{topics.VALID_TRANSACTIONS.description}: the SPEC section 1 JSON in FIELDS order, "
+        "timestamp ISO-8601 UTC with ms, key = customer_id, record timestamp = event time. "
+        "Written in transactions: read it with isolation.level=read_committed."
+    ),
+    deps=[c.VALIDATOR],
+    kinds={"kafka"},
+    group_name=c.GROUP_INGEST,
+    owners=[c.OWNER],
+    metadata={
+        "topic": topics.VALID_TRANSACTIONS.name,
+        "partitions": topics.VALID_TRANSACTIONS.partitions,
+    },
+)
+
+error_logs_topic = dg.AssetSpec(
+    c.ERROR_LOGS_TOPIC,
+    description=(
+        f"{topics.ERROR_LOGS.description}: transaction_id (or null), error_codes, errors "
+        "(a message per code), source {topic, partition, offset, timestamp}, raw, validated_at. "
+        "Written in transactions: read it with isolation.level=read_committed."
+    ),
+    deps=[c.VALIDATOR],
+    kinds={"kafka"},
+    group_name=c.GROUP_INGEST,
+    owners=[c.OWNER],
+    metadata={"topic": topics.ERROR_LOGS.name, "partitions": topics.ERROR_LOGS.partitions},
+)

@@ -1,0 +1,167 @@
+"""`validator_watch`: observations of the ingestion validator, its lag and its throughput.
+
+Two sources, reported together as AssetObservations (SensorResult(asset_events=...)), the way
+Dagster observes a streaming process that runs outside it:
+- Kafka: the validator group's committed offsets against the input topic's end (the consumer lag,
+  right even when no validator runs), and the growth of the committed offsets between two
+  evaluations (throughput, kept in the cursor); the end offsets of the two output topics.
+- The progress files each validator instance rewrites every few seconds
+  ($DAROOGHE_HOME/metrics/validator/<group>.<instance>.json): which instances are alive, their own
+  rate, counts since they started (in = valid + errors, by code) and transactions committed/aborted.
+The sensor requests no runs: the validator is operated from the CLI.
+"""
+
+import json
+import time
+
+import dagster as dg
+import psutil
+from confluent_kafka import KafkaException, TopicPartition
+
+from darooghe import topics
+from darooghe.config import load_settings
+from darooghe.schema import ERROR_CODES
+from darooghe.validation.progress import consumer_group_lag, read_progress
+from darooghe.validation.service import DEFAULT_GROUP
+from darooghe_assets import constants as c
+from darooghe_assets.resources import KafkaResource
+
+WATCH_INTERVAL_S = 30
+#: a progress file older than this belongs to an instance that stopped reporting
+STALE_AFTER_S = 30
+
+
+def _end_offsets(consumer, topic: str) -> dict[int, int]:
+    meta = consumer.list_topics(topic, timeout=10).topics[topic]
+    if meta.error is not None:
+        raise LookupError(f"unknown topic {topic!r}: {meta.error}")
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in sorted(meta.partitions)
+    }
+
+
+def _alive(report: dict, now: float) -> bool:
+    fresh = now - report.get("updated_at_ms", 0) / 1000 <= STALE_AFTER_S
+    pid = report.get("pid")
+    return report.get("state") == "running" and fresh and bool(pid) and psutil.pid_exists(pid)
+
+
+def validator_observations(
+    kafka: KafkaResource,
+    cursor: str | None,
+    input_topic: str,
+    valid_topic: str,
+    error_topic: str,
+    group_id: str,
+    now: float | None = None,
+) -> tuple[list[dg.AssetObservation], str, str]:
+    """The observations of one evaluation, the new cursor and a one-line summary."""
+    now = time.time() if now is None else now
+    last = json.loads(cursor) if cursor else {}
+    consumer = kafka.consumer(group_id=group_id)
+    try:
+        lag = consumer_group_lag(consumer, input_topic)
+        valid_ends = _end_offsets(consumer, valid_topic)
+        error_ends = _end_offsets(consumer, error_topic)
+    finally:
+        consumer.close()
+    committed = sum(p["committed"] or 0 for p in lag.values())
+    total_lag = sum(p["lag"] for p in lag.values())
+    elapsed = now - last["t"] if "t" in last else None
+    throughput = (
+        round((committed - last.get("committed", committed)) / elapsed, 1) if elapsed else None
+    )
+
+    reports = read_progress(load_settings(), group_id)
+    live = [r for r in reports if _alive(r, now)]
+    records_in = sum(r.get("records_in", 0) for r in reports)
+    errors = sum(r.get("errors", 0) for r in reports)
+    by_code = {
+        code: sum(r.get("by_code", {}).get(code, 0) for r in reports) for code in ERROR_CODES
+    }
+    status = "running" if live else ("behind, not running" if total_lag else "not running")
+    validator_meta = {
+        "status": status,
+        "instances_running": len(live),
+        "instances": ", ".join(sorted(str(r.get("instance")) for r in live)) or "none",
+        "consumer_group": group_id,
+        "consumer_lag": total_lag,
+        "lag_by_partition": dg.MetadataValue.json({str(p): v["lag"] for p, v in lag.items()}),
+        "committed_offsets": committed,
+        "reported_rate_per_s": round(sum(r.get("rate_per_s") or 0 for r in live), 1),
+        "records_in": records_in,
+        "valid": sum(r.get("valid", 0) for r in reports),
+        "errors": errors,
+        "error_rate": round(errors / records_in, 5) if records_in else 0.0,
+        "errors_by_code": dg.MetadataValue.json(by_code),
+        "transactions_committed": sum(r.get("transactions_committed", 0) for r in reports),
+        "transactions_aborted": sum(r.get("transactions_aborted", 0) for r in reports),
+    }
+    if throughput is not None:
+        validator_meta["throughput_per_s"] = throughput
+
+    def topic_meta(ends: dict[int, int], key: str) -> dict:
+        total = sum(ends.values())
+        meta = {
+            "end_offsets": total,
+            "end_offset_by_partition": dg.MetadataValue.json({str(p): h for p, h in ends.items()}),
+        }
+        if elapsed and key in last:
+            meta["growth_per_s"] = round((total - last[key]) / elapsed, 1)
+        return meta
+
+    events = [
+        dg.AssetObservation(asset_key=c.VALIDATOR, metadata=validator_meta),
+        dg.AssetObservation(
+            asset_key=c.VALID_TRANSACTIONS_TOPIC, metadata=topic_meta(valid_ends, "valid_end")
+        ),
+        dg.AssetObservation(
+            asset_key=c.ERROR_LOGS_TOPIC, metadata=topic_meta(error_ends, "error_end")
+        ),
+    ]
+    new_cursor = json.dumps(
+        {
+            "t": now,
+            "committed": committed,
+            "valid_end": sum(valid_ends.values()),
+            "error_end": sum(error_ends.values()),
+        }
+    )
+    summary = (
+        f"validator {status}: {len(live)} instance(s), lag {total_lag}, "
+        f"throughput {throughput if throughput is not None else '?'}/s"
+    )
+    return events, new_cursor, summary
+
+
+def validator_watch_sensor(
+    name: str = "validator_watch",
+    input_topic: str = topics.TRANSACTIONS.name,
+    valid_topic: str = topics.VALID_TRANSACTIONS.name,
+    error_topic: str = topics.ERROR_LOGS.name,
+    group_id: str = DEFAULT_GROUP,
+    minimum_interval_seconds: int = WATCH_INTERVAL_S,
+    default_status: dg.DefaultSensorStatus = dg.DefaultSensorStatus.RUNNING,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=name,
+        minimum_interval_seconds=minimum_interval_seconds,
+        default_status=default_status,
+        description=f"Observes the validator (group {group_id}): consumer lag and throughput from "
+        f"Kafka, instances and counts from their progress files, and the output topics' ends.",
+    )
+    def _watch(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+        try:
+            events, cursor, summary = validator_observations(
+                kafka, context.cursor, input_topic, valid_topic, error_topic, group_id
+            )
+        except (KafkaException, LookupError) as exc:
+            return dg.SkipReason(f"Kafka not readable for the validator's topics: {exc}")
+        context.log.info(summary)
+        return dg.SensorResult(asset_events=events, cursor=cursor)
+
+    return _watch
+
+
+validator_watch = validator_watch_sensor()
