@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from pymongo import ReplaceOne
 from pymongo.database import Database
 
 from darooghe import topics
 from darooghe.kafka_io import UnknownTopicError, message_to_record
+from darooghe.mongo_writes import replace_by_id
 from darooghe.records import Record
 
 LIVE_CATEGORY_VOLUME = "live_category_volume"
@@ -256,11 +256,7 @@ def rank_top_merchants(candidates: Iterable[dict], ranks: int = TOP_MERCHANTS_RA
 
 
 def _write_replacements(db: Database, collection: str, documents: list[dict]) -> int:
-    for i in range(0, len(documents), _WRITE_CHUNK):
-        chunk = documents[i : i + _WRITE_CHUNK]
-        db[collection].bulk_write(
-            [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
-        )
+    replace_by_id(db[collection], documents, _WRITE_CHUNK)
     return len(documents)
 
 
