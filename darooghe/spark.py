@@ -8,6 +8,7 @@ Central at exactly the installed pyspark version into an Ivy cache under DAROOGH
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pyspark
 
@@ -32,7 +33,9 @@ def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str
         "spark.default.parallelism": str(s.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.warehouse.dir": str(s.spark_warehouse_dir),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={s.spark_warehouse_dir}",
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={s.spark_warehouse_dir} -Dlog4j2.configurationFile={spark_log_config(s)}"
+        ),
         "spark.ui.showConsoleProgress": "false",
         # The UI (and its REST API, which `darooghe monitor` reads) only for long-running apps.
         "spark.ui.enabled": "false",
@@ -55,6 +58,34 @@ def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str
     return conf
 
 
+SPARK_LOG4J2 = """\
+# Written by darooghe: Spark's JVM logs WARN and above to $DAROOGHE_HOME/logs/spark.log; only
+# errors reach the console, so CLI progress and Dagster logs stay readable.
+status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.append = true
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}} [pid %pid]: %m%n%ex
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+appender.console.filter.threshold.type = ThresholdFilter
+appender.console.filter.threshold.level = error
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+rootLogger.appenderRef.console.ref = console
+"""
+
+
+def spark_log_config(s: Settings) -> Path:
+    """Path of the log4j2 configuration of Spark's JVM (written by prepare_environment)."""
+    return s.home / "spark" / "log4j2.properties"
+
+
 def prepare_environment(settings: Settings | None = None) -> None:
     """Set what must be in the process environment before the JVM starts."""
     s = settings or load_settings()
@@ -62,8 +93,9 @@ def prepare_environment(settings: Settings | None = None) -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", s.python)
     # Scratch space of the local driver/executor (a cluster manager sets its own).
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(s.spark_local_dir))
-    for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir):
+    for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir, s.logs_dir):
         d.mkdir(parents=True, exist_ok=True)
+    spark_log_config(s).write_text(SPARK_LOG4J2.format(log_file=s.logs_dir / "spark.log"))
 
 
 def spark_session(app_name: str, settings: Settings | None = None, *, ui: bool = False, **overrides: str):
