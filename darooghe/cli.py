@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darooghe.commands import demo, services, topics, ui
+from darooghe.commands import demo, generate, monitor, services, stream, topics, ui, validate
 
-COMMANDS = [services, topics, ui, demo]
+COMMANDS = [services, topics, ui, demo, generate, stream, monitor, validate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,381 @@
+"""Streaming fraud job: alert latency at 1,000 events/s and sustained rate, beside a passthrough.
+
+    .venv/bin/python -m bench.streaming [--rate 1000] [--seconds 12] [--backlog 100000]
+                                        [--max-offsets 25000] [--trigger-seconds 1]
+
+Both figures are measured for the fraud job (darooghe.streaming.fraud_job, exactly as `darooghe
+stream fraud` runs it: Kafka source, transformWithState, foreachBatch to a Kafka topic) and for a
+stateless Kafka-to-Kafka Spark passthrough (read key and value, write them unchanged: the engine's
+own floor), in the same Spark session, one after the other, on fresh topics of the broker of the
+settings (the dev stack by default), deleted at the end.
+
+- latency: events produced live at --rate for --seconds (record timestamp = send time, 2% amount
+  spikes so the fraud job alerts); latency = record timestamp of the output record (the alert, or
+  the passthrough copy) - record timestamp of its transaction; p50, p99, max.
+- sustained rate: a backlog of --backlog events, consumed in micro-batches of --max-offsets; rate =
+  rows / time of every batch after the first (warm-up), i.e. the rate the job keeps up with; and
+  events per CPU-second of the whole process tree (driver, JVM, Python workers), the figure that
+  depends least on what else the shared machine runs.
+Events: 50,000 customers (about one payment per customer per minute at 1,000 events/s).
+Targets (issue 5): fraud p99 <= 3 s at 1,000 events/s; >= 5,000 events/s sustained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import statistics
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from darooghe.config import load_settings
+from darooghe.fraud.profiles import write_profiles_file
+from darooghe.fraud.txn import iso_ms
+from darooghe.kafka_io import (
+    admin_client,
+    consumer_config,
+    ensure_topics,
+    existing_topics,
+    producer_config,
+)
+from darooghe.topics import Topic
+
+AVERAGE = 200_000.0
+WARMUP_S = 8
+SPIKE_AMOUNT = 5_000_000  # 25 x the average: AMOUNT_ANOMALY
+
+
+CUSTOMERS = 50_000  # at 1,000 events/s about one payment per customer per minute
+
+
+class Events:
+    """Valid-transaction values, fast: a template filled per event; 2% amount spikes."""
+
+    def __init__(
+        self, customers: int = CUSTOMERS, spike_share: float = 0.02, seed: int = 1
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.customers = customers
+        self.spike_share = spike_share
+
+    def make(self, event_ms: int) -> tuple[bytes, bytes, str, bool]:
+        rng = self.rng
+        tid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        customer = f"cust_{rng.randrange(self.customers)}"
+        spike = rng.random() < self.spike_share
+        amount = SPIKE_AMOUNT if spike else rng.randrange(50, 300) * 1000
+        fee, tax = amount * 2 // 100, amount * 9 // 100
+        value = (
+            f'{{"transaction_id":"{tid}","timestamp":"{iso_ms(event_ms)}","customer_id":"{customer}",'
+            f'"merchant_id":"merch_{rng.randrange(50)}","merchant_category":"retail","payment_method":"pos",'
+            f'"amount":{amount},"location":{{"lat":35.7,"lng":51.4}},"device_info":{{}},'
+            f'"status":"approved","commission_type":"flat","commission_amount":{fee},"vat_amount":{tax},'
+            f'"total_amount":{amount + fee + tax},"customer_type":"individual","risk_level":1,'
+            f'"failure_reason":null}}'
+        )
+        return customer.encode(), value.encode(), tid, spike
+
+
+def produce_live(settings, topic: str, rate: int, seconds: float, events: Events) -> dict[str, int]:
+    """Paced production; returns transaction_id -> record timestamp (ms) of every event sent after
+    the first WARMUP_S seconds (the first batches of a query pay for starting Python workers)."""
+    producer = Producer(producer_config(settings, **{"linger.ms": 5}))
+    sent: dict[str, int] = {}
+    t0 = time.monotonic()
+    n = 0
+    while (elapsed := time.monotonic() - t0) < WARMUP_S + seconds:
+        due = int(elapsed * rate)
+        while n < due:
+            now = time.time_ns() // 1_000_000
+            key, value, tid, _ = events.make(now)
+            producer.produce(topic, key=key, value=value, timestamp=now)
+            if elapsed >= WARMUP_S:
+                sent[tid] = now
+            n += 1
+        producer.poll(0)
+        time.sleep(0.005)
+    producer.flush(30)
+    return sent
+
+
+def preload(settings, topic: str, n: int, rate: int, events: Events) -> None:
+    """n events with event times spaced as at `rate`, ending now."""
+    producer = Producer(producer_config(settings))
+    start = time.time_ns() // 1_000_000 - n * 1000 // rate
+    for i in range(n):
+        ts = start + i * 1000 // rate
+        key, value, _, _ = events.make(ts)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, timestamp=ts)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 10_000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+
+
+def read_output(settings, topic: str, expect: int, timeout: float) -> list[tuple[int, bytes]]:
+    """(record timestamp, value) of `topic` once it holds `expect` records (or after timeout)."""
+    consumer = Consumer(consumer_config(None, settings, **{"enable.partition.eof": False}))
+    parts = existing_topics(admin_client(settings))[topic]
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(parts)])
+    out: list[tuple[int, bytes]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expect and time.monotonic() < deadline:
+            for m in consumer.consume(10_000, timeout=0.5):
+                if not m.error():
+                    out.append((m.timestamp()[1], m.value()))
+    finally:
+        consumer.close()
+    return out
+
+
+def percentiles(latencies_ms: list[int]) -> dict:
+    if not latencies_ms:
+        return {"n": 0}
+    q = statistics.quantiles(latencies_ms, n=100, method="inclusive")
+    return {
+        "n": len(latencies_ms),
+        "p50_s": q[49] / 1000,
+        "p99_s": q[98] / 1000,
+        "max_s": max(latencies_ms) / 1000,
+    }
+
+
+def start_passthrough(
+    spark, settings, source: str, sink: str, checkpoint, trigger_s, max_offsets=None
+):
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", source)
+        .option("startingOffsets", "earliest")
+        .option("kafka.isolation.level", "read_committed")
+    )
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+    return (
+        reader.load()
+        .select("key", "value")
+        .writeStream.format("kafka")
+        .queryName("bench_passthrough")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("topic", sink)
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(processingTime=f"{trigger_s} seconds")
+        .start()
+    )
+
+
+def wait_ready(query, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while query.lastProgress is None:
+        if query.exception() is not None:
+            raise RuntimeError(str(query.exception()))
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"query {query.name} made no progress in {timeout} s")
+        time.sleep(0.2)
+
+
+def tree_cpu_seconds() -> float:
+    """CPU time of this process and its children (the JVM, Python workers) so far."""
+    import psutil
+
+    total = 0.0
+    me = psutil.Process()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def sustained_rate(query, rows: int, timeout: float = 300) -> dict:
+    """Rows per second over every micro-batch after the first, once `rows` were consumed; also
+    rows per CPU-second of the whole process tree (this machine is shared: wall-clock rates
+    depend on what else runs, CPU cost does much less)."""
+    deadline = time.monotonic() + timeout
+    progress: dict[int, dict] = {}
+    cpu0 = tree_cpu_seconds()
+    while time.monotonic() < deadline:
+        for p in query.recentProgress:
+            progress[p.batchId] = json.loads(p.json)
+        if sum(p["numInputRows"] for p in progress.values()) >= rows:
+            break
+        if query.exception() is not None:
+            raise RuntimeError(str(query.exception()))
+        time.sleep(0.5)
+    cpu = tree_cpu_seconds() - cpu0
+    batches = [p for _, p in sorted(progress.items()) if p["numInputRows"] > 0]
+    steady = batches[1:]
+    ms = sum(p["durationMs"]["triggerExecution"] for p in steady)
+    n = sum(p["numInputRows"] for p in steady)
+    return {
+        "batches": len(batches),
+        "rows": sum(p["numInputRows"] for p in batches),
+        "rate": n / (ms / 1000) if ms else 0.0,
+        "rows_per_cpu_s": sum(p["numInputRows"] for p in batches) / cpu if cpu else 0.0,
+        "batch_ms_p50": statistics.median(p["durationMs"]["triggerExecution"] for p in steady)
+        if steady
+        else None,
+    }
+
+
+def main() -> int:
+    from darooghe.spark import spark_session
+    from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query, stop_between_batches
+    from darooghe.streaming.sources import SourceConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=12)
+    parser.add_argument("--backlog", type=int, default=100_000)
+    parser.add_argument("--max-offsets", type=int, default=25_000)
+    parser.add_argument("--trigger-seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    settings = load_settings()
+    tag = uuid.uuid4().hex[:8]
+    names = {
+        k: f"bench.streaming.{k}.{tag}"
+        for k in ("live1", "alerts1", "live2", "copy2", "backlog", "alerts3", "copy4")
+    }
+    parts = {
+        "live1": 4,
+        "live2": 4,
+        "backlog": 4,
+        "alerts1": 2,
+        "alerts3": 2,
+        "copy2": 4,
+        "copy4": 4,
+    }
+    try:
+        ensure_topics(
+            [Topic(names[k], parts[k], "bench", {"retention.ms": "3600000"}) for k in names],
+            settings,
+        )
+    except Exception as exc:  # noqa: BLE001
+        print(
+            f"bench.streaming: Kafka at {settings.kafka_bootstrap} is not reachable ({exc}); "
+            f"run `darooghe services up` first"
+        )
+        return 2
+    work = settings.checkpoints_dir / "bench" / tag
+    write_profiles_file({f"cust_{i}": AVERAGE for i in range(CUSTOMERS)}, work / "profiles.jsonl")
+    log = lambda m: None
+    results = {}
+    t_start = time.monotonic()
+    spark = spark_session("darooghe-bench-streaming", settings)
+    try:
+        # 1. fraud job latency at --rate
+        cfg = FraudJobConfig(
+            source=SourceConfig("kafka", topic=names["live1"]),
+            workdir=work / "fraud1",
+            alerts_topic=names["alerts1"],
+            profiles=work / "profiles.jsonl",
+            trigger_seconds=args.trigger_seconds,
+            progress_file=work / "fraud1.json",
+        )
+        run = start_fraud_query(spark, cfg, settings, log)
+        wait_ready(run.query)
+        sent = produce_live(settings, names["live1"], args.rate, args.seconds, Events(seed=1))
+        replay = Events(seed=1)
+        n_alerts = sum(replay.make(0)[3] for _ in range(int((WARMUP_S + args.seconds) * args.rate)))
+        alerts = read_output(settings, names["alerts1"], n_alerts, timeout=60)
+        stop_between_batches(run.query)
+        run.close()
+        ids = [(ts, json.loads(v)["transaction_id"]) for ts, v in alerts]
+        lat = [ts - sent[tid] for ts, tid in ids if tid in sent]
+        results["fraud_latency"] = {
+            **percentiles(lat),
+            "alerts": len(alerts),
+            "expected_alerts": n_alerts,
+        }
+        print(f"fraud job latency at {args.rate}/s: {results['fraud_latency']}", flush=True)
+
+        # 2. passthrough latency at --rate
+        q = start_passthrough(
+            spark, settings, names["live2"], names["copy2"], work / "pass2", args.trigger_seconds
+        )
+        wait_ready(q)
+        sent = produce_live(settings, names["live2"], args.rate, args.seconds, Events(seed=2))
+        copies = read_output(
+            settings, names["copy2"], int((WARMUP_S + args.seconds) * args.rate), timeout=60
+        )
+        stop_between_batches(q)
+        ids = [(ts, json.loads(v)["transaction_id"]) for ts, v in copies]
+        lat = [ts - sent[tid] for ts, tid in ids if tid in sent]
+        results["passthrough_latency"] = percentiles(lat)
+        print(f"passthrough latency at {args.rate}/s: {results['passthrough_latency']}", flush=True)
+
+        # 3. sustained rates on one backlog
+        t0 = time.monotonic()
+        preload(settings, names["backlog"], args.backlog, args.rate, Events(seed=3))
+        print(
+            f"backlog: {args.backlog} events preloaded in {time.monotonic() - t0:.1f} s", flush=True
+        )
+        cfg = FraudJobConfig(
+            source=SourceConfig(
+                "kafka", topic=names["backlog"], max_offsets_per_trigger=args.max_offsets
+            ),
+            workdir=work / "fraud3",
+            alerts_topic=names["alerts3"],
+            profiles=work / "profiles.jsonl",
+            trigger_seconds=0,
+            progress_file=work / "fraud3.json",
+        )
+        run = start_fraud_query(spark, cfg, settings, log)
+        results["fraud_rate"] = sustained_rate(run.query, args.backlog)
+        stop_between_batches(run.query)
+        run.close()
+        results["fraud_rate"]["late_rows"] = run.counters.late
+        print(f"fraud job sustained: {results['fraud_rate']}", flush=True)
+        q = start_passthrough(
+            spark, settings, names["backlog"], names["copy4"], work / "pass4", 0, args.max_offsets
+        )
+        results["passthrough_rate"] = sustained_rate(q, args.backlog)
+        stop_between_batches(q)
+        print(f"passthrough sustained: {results['passthrough_rate']}", flush=True)
+    finally:
+        spark.stop()
+        admin = admin_client(settings)  # keep the client alive until the deletions are done
+        for future in admin.delete_topics(list(names.values())).values():
+            future.result(30)
+        shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            work.parent.rmdir()  # checkpoints/bench, when no other run uses it
+
+    f, p = results["fraud_latency"], results["passthrough_latency"]
+    fr, pr = results["fraud_rate"]["rate"], results["passthrough_rate"]["rate"]
+    print()
+    print(
+        f"alert latency at {args.rate} events/s: fraud p50 {f.get('p50_s', float('nan')):.2f} s, "
+        f"p99 {f.get('p99_s', float('nan')):.2f} s ({f['alerts']}/{f['expected_alerts']} alerts); passthrough "
+        f"p50 {p.get('p50_s', float('nan')):.2f} s, p99 {p.get('p99_s', float('nan')):.2f} s; "
+        f"p99 ratio {f.get('p99_s', 0) / p['p99_s'] if p.get('p99_s') else float('nan'):.2f} (target p99 <= 3 s)"
+    )
+    fc, pc = results["fraud_rate"]["rows_per_cpu_s"], results["passthrough_rate"]["rows_per_cpu_s"]
+    print(
+        f"CPU cost: fraud {fc:,.0f} events per CPU-second, passthrough {pc:,.0f} "
+        f"(ratio {fc / pc if pc else 0:.2f}); load average during the run "
+        f"{os.getloadavg()[1]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"sustained: fraud {fr:,.0f} events/s, passthrough {pr:,.0f} events/s, ratio {fr / pr if pr else 0:.2f} "
+        f"(target >= 5,000 events/s); {time.monotonic() - t_start:.0f} s in all"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,166 @@
+"""The three fraud rules of SPEC section 4: thresholds, predicates, evidence and severity.
+
+One small class per rule, read top to bottom (the habit of Flink's FraudDetector). Both evaluators —
+the incremental one in `window` that the streaming job runs and the batch oracle in `reference` —
+take their thresholds from here, so a threshold changes in one place.
+
+Semantics, for transaction t of customer c:
+- VELOCITY fires when more than 5 transactions of c have event time in (t - 2 min, t], t included
+  (simultaneous transactions all count, whatever their ids).
+- GEO_IMPOSSIBLE fires when an earlier transaction of c, at most 5 min before t (both ends
+  included), is more than 50 km away. Simultaneous transactions count as earlier when their
+  transaction_id is smaller, so a pair alerts on exactly one of its two transactions: the later one.
+- AMOUNT_ANOMALY fires when amount > 10 x c's historical average; customers without a (positive)
+  average are not judged.
+
+Severity is a pure function of the evidence (the figure that made the rule fire), so the same alert
+always carries the same severity:
+- VELOCITY: the count in the window — 6-7 low, 8-9 medium, 10 or more high.
+- GEO_IMPOSSIBLE: the implied travel speed — any alert implies > 600 km/h; up to 1,000 km/h low,
+  up to 2,000 km/h medium, faster (or simultaneous) high.
+- AMOUNT_ANOMALY: amount / average — up to 20 low, up to 50 medium, more high.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from darooghe.fraud.geo import EARTH_RADIUS_KM, haversine_km
+from darooghe.fraud.txn import Txn, iso_ms
+from darooghe.schema import AMOUNT_ANOMALY, GEO_IMPOSSIBLE, VELOCITY
+
+MINUTE_MS = 60_000
+LOW, MEDIUM, HIGH = "low", "medium", "high"
+
+
+class VelocityRule:
+    """Too many transactions of one customer within two minutes."""
+
+    name = VELOCITY
+    WINDOW_MS = 2 * MINUTE_MS
+    MAX_COUNT = 5  # fires when the window holds more than this many transactions
+
+    @classmethod
+    def window_start_ms(cls, t: Txn) -> int:
+        """Exclusive lower bound of t's window."""
+        return t.event_ms - cls.WINDOW_MS
+
+    @classmethod
+    def in_window(cls, t: Txn, other: Txn) -> bool:
+        return t.event_ms - cls.WINDOW_MS < other.event_ms <= t.event_ms
+
+    @classmethod
+    def fires(cls, count: int) -> bool:
+        return count > cls.MAX_COUNT
+
+    @classmethod
+    def evidence(cls, t: Txn, window: list[Txn]) -> dict:
+        ordered = sorted(window, key=lambda x: (x.event_ms, x.transaction_id))
+        return {
+            "count": len(ordered),
+            "window_start": iso_ms(cls.window_start_ms(t)),
+            "window_end": iso_ms(t.event_ms),
+            "window_ms": cls.WINDOW_MS,
+            "transaction_ids": [x.transaction_id for x in ordered],
+        }
+
+    @staticmethod
+    def severity(evidence: dict) -> str:
+        count = evidence["count"]
+        return HIGH if count >= 10 else MEDIUM if count >= 8 else LOW
+
+
+class GeoImpossibleRule:
+    """Two transactions of one customer too far apart for the time between them."""
+
+    name = GEO_IMPOSSIBLE
+    HORIZON_MS = 5 * MINUTE_MS
+    MAX_DISTANCE_KM = 50.0
+
+    @classmethod
+    def precedes(cls, earlier: Txn, t: Txn) -> bool:
+        """`earlier` is a transaction the rule compares t with: before t (or simultaneous with a
+        smaller transaction_id), at most 5 minutes before it."""
+        gap = t.event_ms - earlier.event_ms
+        if gap < 0 or gap > cls.HORIZON_MS:
+            return False
+        return gap > 0 or earlier.transaction_id < t.transaction_id
+
+    @staticmethod
+    def distance_km(a: Txn, b: Txn) -> float:
+        return haversine_km(a.lat, a.lng, b.lat, b.lng)
+
+    @classmethod
+    def too_far(cls, km: float) -> bool:
+        return km > cls.MAX_DISTANCE_KM
+
+    #: km per degree along a great circle; |dlat| + |dlng| in degrees times this bounds the distance
+    #: from above (a meridian leg plus a parallel leg no longer than its equator-length equivalent).
+    _KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
+
+    @classmethod
+    def distance_if_too_far(cls, a: Txn, b: Txn) -> float | None:
+        """The distance when it is more than 50 km, else None — skipping the haversine for pairs the
+        upper bound already proves near (the common case: a customer's payments in one city)."""
+        bound = (abs(a.lat - b.lat) + abs(a.lng - b.lng)) * cls._KM_PER_DEGREE
+        if bound < cls.MAX_DISTANCE_KM - 1e-6:
+            return None
+        km = haversine_km(a.lat, a.lng, b.lat, b.lng)
+        return km if km > cls.MAX_DISTANCE_KM else None
+
+    @classmethod
+    def evidence(cls, t: Txn, other: Txn, km: float) -> dict:
+        seconds = (t.event_ms - other.event_ms) / 1000
+        return {
+            "other_transaction_id": other.transaction_id,
+            "other_event_time": iso_ms(other.event_ms),
+            "distance_km": round(km, 3),
+            "seconds_apart": seconds,
+            "speed_kmh": None if seconds == 0 else round(km / (seconds / 3600), 1),
+            "location": {"lat": t.lat, "lng": t.lng},
+            "other_location": {"lat": other.lat, "lng": other.lng},
+        }
+
+    @staticmethod
+    def severity(evidence: dict) -> str:
+        speed = evidence["speed_kmh"]
+        if speed is None or speed > 2000:
+            return HIGH
+        return MEDIUM if speed > 1000 else LOW
+
+
+class AmountAnomalyRule:
+    """An amount far above the customer's historical average."""
+
+    name = AMOUNT_ANOMALY
+    FACTOR = 10  # fires when amount > FACTOR x average (1000%)
+
+    @classmethod
+    def judged(cls, average: float | None) -> bool:
+        """Customers without history (no positive average) are not judged."""
+        return average is not None and average > 0
+
+    @classmethod
+    def fires(cls, amount: int, average: float | None) -> bool:
+        # Exact rational comparison: "exactly 10 x" must never fire through float rounding.
+        return cls.judged(average) and Fraction(amount) > cls.FACTOR * Fraction(average)
+
+    @classmethod
+    def evidence(cls, amount: int, average: float) -> dict:
+        return {
+            "amount": amount,
+            "historical_average": average,
+            "ratio": round(amount / average, 3),
+            "threshold_factor": cls.FACTOR,
+        }
+
+    @staticmethod
+    def severity(evidence: dict) -> str:
+        ratio = evidence["ratio"]
+        return HIGH if ratio > 50 else MEDIUM if ratio > 20 else LOW
+
+
+RULES = {r.name: r for r in (VelocityRule, GeoImpossibleRule, AmountAnomalyRule)}
+#: How far back in event time any rule looks from a transaction: what per-customer state must keep.
+HORIZON_MS = max(VelocityRule.WINDOW_MS, GeoImpossibleRule.HORIZON_MS)

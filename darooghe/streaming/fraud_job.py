@@ -1,0 +1,334 @@
+"""The fraud detection streaming query: valid transactions in, fraud alerts out (SPEC section 4).
+
+    records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
+      -> groupBy(customer bucket).transformWithState(FraudDetector, EventTime), state per customer
+      -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) or a JSON-lines file;
+                       late and redelivered rows counted, logged and kept in late_transactions.jsonl
+
+Work directory (default `$DAROOGHE_HOME/checkpoints/fraud_detection/<source>`): `checkpoint/`
+(Spark: offsets, commits, RocksDB state with changelog checkpointing), `profiles.json` (the averages
+snapshot the processor reads, see darooghe.fraud.profiles), `file_sink.json` (last batch written to
+--output), `late_transactions.jsonl`. A stopped or killed job resumes from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from darooghe.config import Settings
+from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
+from darooghe.streaming.fraud_processor import (
+    ALERT,
+    DUPLICATE,
+    LATE,
+    OUTPUT_SCHEMA,
+    FraudDetector,
+    customer_bucket,
+)
+from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
+from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink
+from darooghe.streaming.sources import (
+    FRAUD_FIELDS_SCHEMA,
+    SourceConfig,
+    parse_transactions,
+    read_records,
+)
+from darooghe.topics import FRAUD_ALERTS, VALID_TRANSACTIONS
+
+JOB = "stream-fraud"  # background process name and progress file
+QUERY = "fraud_detection"
+DEFAULT_LATENESS_MS = 120_000
+LOGGED_LATE_PER_BATCH = 10
+
+
+def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
+    """One work directory per (source, sink): a replay never resumes another run's checkpoint."""
+    base = settings.checkpoints_dir / QUERY
+    if source.kind == "kafka" and output is None and source.topic == VALID_TRANSACTIONS.name:
+        return base / "kafka"
+    ident = f"{source.kind}|{source.topic}|{source.input_dir and Path(source.input_dir).resolve()}|{output and Path(output).resolve()}"
+    return base / f"{source.kind}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class FraudJobConfig:
+    source: SourceConfig
+    workdir: Path
+    output: Path | None = None
+    allowed_lateness_ms: int = DEFAULT_LATENESS_MS
+    profiles: Path | None = None
+    profiles_refresh_s: float = 30.0
+    trigger_seconds: float = 1.0
+    progress_file: Path | None = None
+    alerts_topic: str = FRAUD_ALERTS.name
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.workdir / "checkpoint"
+
+    @property
+    def profiles_snapshot(self) -> Path:
+        return self.workdir / "profiles.json"
+
+    @property
+    def late_file(self) -> Path:
+        return self.workdir / "late_transactions.jsonl"
+
+
+@dataclass
+class FraudCounters:
+    batches: int = 0
+    alerts: int = 0
+    late: int = 0
+    duplicates: int = 0
+    by_rule: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        return {
+            "batches": self.batches,
+            "alerts": self.alerts,
+            "late_rows": self.late,
+            "duplicate_rows": self.duplicates,
+            "alerts_by_rule": dict(self.by_rule),
+        }
+
+
+#: Logs a WARN for every read of a value state that does not exist yet — every new customer of
+#: every micro-batch; the processor reads first on purpose (one state call instead of two).
+STATE_SERVER_LOGGER = (
+    "org.apache.spark.sql.execution.python.streaming.TransformWithStateInPySparkStateServer"
+)
+
+
+def quiet_state_server(spark: SparkSession) -> None:
+    """Raise the Python state server's logger to ERROR (in local mode executors share the JVM)."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        STATE_SERVER_LOGGER, jvm.org.apache.logging.log4j.Level.ERROR
+    )
+
+
+def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -> DataFrame:
+    """The processor's output rows (kind alert | late | duplicate) for the configured source."""
+    transactions = parse_transactions(
+        read_records(spark, cfg.source, settings), FRAUD_FIELDS_SCHEMA
+    )
+    watermarked = transactions.withWatermark(
+        "event_time", f"{cfg.allowed_lateness_ms} milliseconds"
+    )
+    # event_time (the watermark column) is projected away on purpose: the stateful operator then
+    # passes rows behind the watermark to the processor, which reports them, instead of Spark
+    # dropping them silently. The watermark itself still advances from it.
+    inputs = watermarked.select(
+        customer_bucket(F.col("customer_id")).alias("bucket"),
+        "customer_id",
+        "transaction_id",
+        F.unix_millis("event_time").alias("event_ms"),
+        F.col("location.lat").alias("lat"),
+        F.col("location.lng").alias("lng"),
+        F.col("amount"),
+    )
+    return inputs.groupBy("bucket").transformWithState(
+        statefulProcessor=FraudDetector(str(cfg.profiles_snapshot)),
+        outputStructType=OUTPUT_SCHEMA,
+        outputMode="Append",
+        timeMode="EventTime",
+    )
+
+
+class FraudBatchWriter:
+    """foreachBatch: refresh averages, run the batch once, deliver alerts, report late rows."""
+
+    def __init__(
+        self,
+        cfg: FraudJobConfig,
+        sink,
+        refresher: ProfileRefresher,
+        counters: FraudCounters,
+        log=print,
+    ) -> None:
+        self.cfg = cfg
+        self.sink = sink
+        self.refresher = refresher
+        self.counters = counters
+        self.log = log
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        # Before the batch runs: its tasks read the snapshot when they start.
+        self.refresher.refresh()
+        rows = batch.collect()
+        alerts = [r for r in rows if r.kind == ALERT]
+        late = [r for r in rows if r.kind == LATE]
+        duplicates = [r for r in rows if r.kind == DUPLICATE]
+        written = self.sink.write(batch_id, [(r.customer_id, r.value) for r in alerts])
+        if late:
+            self._report_late(batch_id, late)
+        self.counters.batches += 1
+        self.counters.alerts += len(alerts)
+        self.counters.late += len(late)
+        self.counters.duplicates += len(duplicates)
+        self.counters.by_rule.update(r.rule for r in alerts)
+        if alerts or duplicates:
+            rules = Counter(r.rule for r in alerts)
+            self.log(
+                f"batch {batch_id}: {len(alerts)} alerts {dict(rules)} ({written} written to "
+                f"{self.sink.describe()}), {len(duplicates)} redelivered rows ignored"
+            )
+
+    def _report_late(self, batch_id: int, late) -> None:
+        with self.cfg.late_file.open("a", encoding="utf-8") as fh:
+            for r in late:
+                fh.write(json.dumps({"batch_id": batch_id, **json.loads(r.value)}) + "\n")
+        shown = ", ".join(
+            f"{v['transaction_id']} ({v['customer_id']}, {v['event_time']}, "
+            f"{v['behind_watermark_ms'] / 1000:.1f} s behind)"
+            for v in (json.loads(r.value) for r in late[:LOGGED_LATE_PER_BATCH])
+        )
+        more = (
+            f" and {len(late) - LOGGED_LATE_PER_BATCH} more"
+            if len(late) > LOGGED_LATE_PER_BATCH
+            else ""
+        )
+        self.log(
+            f"batch {batch_id}: {len(late)} transactions later than the allowed lateness "
+            f"({self.cfg.allowed_lateness_ms / 1000:.0f} s), not judged: {shown}{more} "
+            f"(all in {self.cfg.late_file})"
+        )
+
+
+@dataclass
+class FraudRun:
+    spark: SparkSession
+    query: object
+    counters: FraudCounters
+    sink: object
+    recorder: ProgressRecorder
+    listener: object
+
+    def close(self) -> None:
+        """After the query ended: flush the sink, record the final status, detach the listener."""
+        self.sink.close()
+        error = self.query.exception()
+        self.recorder.update(
+            QUERY,
+            status="failed" if error else "stopped",
+            heartbeat_at=time.time(),
+            exception=None if error is None else str(error),
+        )
+        self.spark.streams.removeListener(self.listener)
+
+
+def start_fraud_query(
+    spark: SparkSession, cfg: FraudJobConfig, settings: Settings, log=print
+) -> FraudRun:
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    quiet_state_server(spark)
+    source = ProfileSource(cfg.profiles, settings)
+    refresher = ProfileRefresher(
+        source, ProfileSnapshot(cfg.profiles_snapshot), cfg.profiles_refresh_s, log
+    )
+    refresher.refresh(force=True)  # the first batch already judges amounts
+    if cfg.output is not None:
+        sink = JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json")
+    else:
+        sink = KafkaTopicSink(cfg.alerts_topic, settings)
+    counters = FraudCounters()
+    recorder = ProgressRecorder(
+        cfg.progress_file or progress_path(settings, JOB),
+        JOB,
+        lambda: {
+            **counters.as_dict(),
+            "profiles_customers": refresher.customers,
+            "profiles_loaded_at": refresher.loaded_at,
+            "source": cfg.source.describe(),
+            "sink": sink.describe(),
+            "allowed_lateness_ms": cfg.allowed_lateness_ms,
+        },
+    )
+    listener = make_listener({QUERY: recorder})
+    spark.streams.addListener(listener)
+    writer = (
+        alert_stream(spark, cfg, settings)
+        .writeStream.queryName(QUERY)
+        .foreachBatch(FraudBatchWriter(cfg, sink, refresher, counters, log))
+        .option("checkpointLocation", str(cfg.checkpoint_dir))
+    )
+    if cfg.source.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
+    log(
+        f"{QUERY}: {cfg.source.describe()} -> {sink.describe()}, allowed lateness "
+        f"{cfg.allowed_lateness_ms / 1000:g} s, averages from {source.describe()}, work dir {cfg.workdir}"
+    )
+    return FraudRun(spark, writer.start(), counters, sink, recorder, listener)
+
+
+def stop_between_batches(query, wait_s: float = 20.0) -> None:
+    """Stop a query, preferably while no micro-batch runs: interrupting the Python stateful
+    operator mid-batch is safe (the batch is re-run from the checkpoint) but makes Spark log a
+    long stack trace. After `wait_s` it is stopped anyway."""
+    deadline = time.monotonic() + wait_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def await_queries(queries, log=print) -> int:
+    """Wait until every query ends (file mode) or SIGTERM/SIGINT arrives (then stop them cleanly)."""
+    stopping = {"signal": None}
+
+    def on_signal(signum, frame):
+        stopping["signal"] = signum
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while any(q.isActive for q in queries):
+            if stopping["signal"] is not None:
+                log(
+                    f"signal {stopping['signal']}: stopping {len(queries)} queries (they resume from "
+                    f"their checkpoints)"
+                )
+                for q in queries:
+                    stop_between_batches(q)
+                break
+            time.sleep(0.5)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    failed = [q for q in queries if q.exception() is not None]
+    for q in failed:
+        log(f"query {q.name} failed: {q.exception()}")
+    return 1 if failed else 0
+
+
+def run_fraud_job(cfg: FraudJobConfig, settings: Settings, fresh: bool = False, log=print) -> int:
+    from darooghe.spark import spark_session
+
+    if fresh and cfg.workdir.exists():
+        log(f"--fresh: removing {cfg.workdir}")
+        shutil.rmtree(cfg.workdir)
+    t0 = time.monotonic()
+    spark = spark_session("darooghe-fraud-detection", settings)
+    run = start_fraud_query(spark, cfg, settings, log)
+    status = await_queries([run.query], log)
+    run.close()
+    spark.stop()  # drains the listener bus while this process can still answer it
+    entry = run.recorder.entry(QUERY)
+    c = run.counters
+    log(
+        f"{QUERY}: {'failed' if status else 'done'} after {time.monotonic() - t0:.1f} s: "
+        f"{c.batches} batches, {entry.get('input_rows_total', 0)} input rows, {c.alerts} alerts "
+        f"{dict(c.by_rule)}, {c.late} late, {c.duplicates} redelivered"
+    )
+    return status

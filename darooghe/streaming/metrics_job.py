@@ -1,0 +1,399 @@
+"""Live commission metrics (SPEC section 4): three streaming queries feeding four topics.
+
+| query              | window                      | group             | topics                                   |
+|--------------------|-----------------------------|-------------------|------------------------------------------|
+| category_windows   | 1 min sliding every 20 s    | merchant_category | metrics.category_volume, .commission_ratio |
+| commission_by_type | 1 min tumbling              | commission_type   | metrics.commission_by_type               |
+| merchant_windows   | 5 min tumbling              | merchant_id       | metrics.top_merchants (top 5, ranked)    |
+
+As in the batch layer (SPEC section 5), volume counts every valid transaction while commission
+figures count approved transactions only (a declined or pending payment collects nothing):
+`commission_ratio` = approved commission / approved amount.
+
+Event time with a watermark of the allowed lateness; update output mode, so a window is re-emitted
+in every micro-batch that changes it and is final once the watermark passes its end (Spark then
+drops its state; rows later than that are counted by Spark as dropped by the watermark and show in
+the progress file). Every value carries a deterministic `metric_id` (topic, window, group or rank):
+consumers upsert, and the last value per id is the window's result.
+
+Top merchants: a 5-minute window's ranking needs all its merchants, but an update-mode batch only
+holds the merchants that changed. foreachBatch therefore merges the batch's absolute per-merchant
+totals into a small per-window store in the work directory and re-ranks the windows it touched.
+Absolute totals make the merge idempotent: a batch replayed after a crash writes the same values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from darooghe.config import Settings
+from darooghe.fraud.txn import iso_ms
+from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
+from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, metric_output_path
+from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records
+from darooghe.topics import (
+    METRICS_CATEGORY_VOLUME,
+    METRICS_COMMISSION_BY_TYPE,
+    METRICS_COMMISSION_RATIO,
+    METRICS_TOP_MERCHANTS,
+    VALID_TRANSACTIONS,
+)
+
+JOB = "stream-metrics"
+DEFAULT_LATENESS_MS = 120_000
+TOP_N = 5
+APPROVED = "approved"
+
+
+def metric_name(topic: str) -> str:
+    """darooghe.metrics.category_volume -> category_volume"""
+    return topic.rsplit(".", 1)[-1]
+
+
+def metric_id(topic: str, window_start_ms: int, group: str) -> str:
+    return hashlib.sha256(f"{topic}|{window_start_ms}|{group}".encode()).hexdigest()[:32]
+
+
+def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
+    base = settings.checkpoints_dir / "live_metrics"
+    if source.kind == "kafka" and output is None and source.topic == VALID_TRANSACTIONS.name:
+        return base / "kafka"
+    ident = f"{source.kind}|{source.topic}|{source.input_dir and Path(source.input_dir).resolve()}|{output and Path(output).resolve()}"
+    return base / f"{source.kind}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class MetricsJobConfig:
+    source: SourceConfig
+    workdir: Path
+    output: Path | None = None
+    allowed_lateness_ms: int = DEFAULT_LATENESS_MS
+    trigger_seconds: float = 1.0
+    progress_file: Path | None = None
+
+    def checkpoint_dir(self, query: str) -> Path:
+        return self.workdir / "checkpoint" / query
+
+
+# --- the aggregations (each a function of the parsed transaction stream) ----------------------
+
+
+def _window_columns(df: DataFrame) -> DataFrame:
+    return (
+        df.withColumn("window_start_ms", F.unix_millis("window.start"))
+        .withColumn("window_end_ms", F.unix_millis("window.end"))
+        .drop("window")
+    )
+
+
+def _approved(column: str):
+    return F.when(F.col("status") == APPROVED, F.col(column)).otherwise(F.lit(0))
+
+
+def category_windows(tx: DataFrame) -> DataFrame:
+    """Per category and 1-minute window sliding every 20 s: volume of all, commission of approved."""
+    agg = tx.groupBy(F.window("event_time", "1 minute", "20 seconds"), "merchant_category").agg(
+        F.count(F.lit(1)).alias("transaction_count"),
+        F.sum("amount").alias("total_amount"),
+        F.sum(_approved("commission_amount")).alias("approved_commission"),
+        F.sum(_approved("amount")).alias("approved_amount"),
+    )
+    return _window_columns(agg)
+
+
+def commission_by_type(tx: DataFrame) -> DataFrame:
+    """Per commission type and minute: approved commission and count."""
+    agg = (
+        tx.where(F.col("status") == APPROVED)
+        .groupBy(F.window("event_time", "1 minute"), "commission_type")
+        .agg(
+            F.sum("commission_amount").alias("total_commission"),
+            F.count(F.lit(1)).alias("transaction_count"),
+        )
+    )
+    return _window_columns(agg)
+
+
+def merchant_windows(tx: DataFrame) -> DataFrame:
+    """Per merchant and 5-minute window: approved commission and count (ranked in foreachBatch)."""
+    agg = (
+        tx.where(F.col("status") == APPROVED)
+        .groupBy(F.window("event_time", "5 minutes"), "merchant_id")
+        .agg(
+            F.sum("commission_amount").alias("total_commission"),
+            F.count(F.lit(1)).alias("transaction_count"),
+        )
+    )
+    return _window_columns(agg)
+
+
+# --- metric values (plain Python on the collected rows of a batch) ------------------------------
+
+
+def _window(topic: str, start_ms: int, end_ms: int, group: str) -> dict:
+    return {
+        "metric_id": metric_id(topic, start_ms, group),
+        "window_start": iso_ms(start_ms),
+        "window_end": iso_ms(end_ms),
+    }
+
+
+def category_volume_value(r) -> dict:
+    topic = METRICS_CATEGORY_VOLUME.name
+    return {
+        **_window(topic, r.window_start_ms, r.window_end_ms, r.merchant_category),
+        "merchant_category": r.merchant_category,
+        "transaction_count": int(r.transaction_count),
+        "total_amount": int(r.total_amount),
+    }
+
+
+def commission_ratio_value(r) -> dict:
+    topic = METRICS_COMMISSION_RATIO.name
+    amount, commission = int(r.approved_amount), int(r.approved_commission)
+    return {
+        **_window(topic, r.window_start_ms, r.window_end_ms, r.merchant_category),
+        "merchant_category": r.merchant_category,
+        "total_commission": commission,
+        "total_amount": amount,
+        "commission_ratio": commission / amount if amount else None,
+    }
+
+
+def commission_by_type_value(r) -> dict:
+    topic = METRICS_COMMISSION_BY_TYPE.name
+    return {
+        **_window(topic, r.window_start_ms, r.window_end_ms, r.commission_type),
+        "commission_type": r.commission_type,
+        "total_commission": int(r.total_commission),
+        "transaction_count": int(r.transaction_count),
+    }
+
+
+class TopMerchantsRanker:
+    """Per-window merchant totals on disk (one JSON file per open window) and their top 5."""
+
+    def __init__(self, directory: Path, keep_ms: int) -> None:
+        self.directory = directory
+        self.keep_ms = keep_ms  # windows ending this long before the newest one are closed
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, start_ms: int) -> Path:
+        return self.directory / f"{start_ms}.json"
+
+    def _load(self, start_ms: int) -> dict:
+        try:
+            return json.loads(self._path(start_ms).read_text())
+        except FileNotFoundError:
+            return {"window_start_ms": start_ms, "merchants": {}}
+
+    def _save(self, doc: dict) -> None:
+        path = self._path(doc["window_start_ms"])
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(doc, sort_keys=True))
+        os.replace(tmp, path)
+
+    def update(self, rows) -> list[dict]:
+        """Merge absolute (window, merchant) totals; return the ranked values of touched windows."""
+        touched: dict[int, dict] = {}
+        for r in rows:
+            doc = touched.get(r.window_start_ms) or self._load(r.window_start_ms)
+            doc["window_end_ms"] = r.window_end_ms
+            doc["merchants"][r.merchant_id] = [int(r.total_commission), int(r.transaction_count)]
+            touched[r.window_start_ms] = doc
+        values = []
+        for start_ms, doc in sorted(touched.items()):
+            self._save(doc)
+            values.extend(self.ranked(doc))
+        if touched:
+            self._close_old(max(d["window_end_ms"] for d in touched.values()))
+        return values
+
+    @staticmethod
+    def ranked(doc: dict) -> list[dict]:
+        topic = METRICS_TOP_MERCHANTS.name
+        # Highest commission first; ties by merchant_id so the ranking is deterministic.
+        order = sorted(doc["merchants"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_N]
+        return [
+            {
+                **_window(topic, doc["window_start_ms"], doc["window_end_ms"], f"rank{rank}"),
+                "rank": rank,
+                "merchant_id": mid,
+                "total_commission": commission,
+                "transaction_count": count,
+            }
+            for rank, (mid, (commission, count)) in enumerate(order, start=1)
+        ]
+
+    def _close_old(self, newest_end_ms: int) -> None:
+        for path in self.directory.glob("*.json"):
+            start_ms = int(path.stem)
+            if start_ms + 5 * 60_000 < newest_end_ms - self.keep_ms:
+                path.unlink(missing_ok=True)
+
+
+# --- the queries ----------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricsCounters:
+    batches: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"batches": dict(self.batches), "values_written": dict(self.values)}
+
+
+class MetricsBatchWriter:
+    """foreachBatch of one query: turn its rows into metric values and write them to their topics."""
+
+    def __init__(
+        self, query: str, outputs, sinks: dict, counters: MetricsCounters, ranker=None, log=print
+    ):
+        self.query = query
+        self.outputs = outputs  # [(topic, row -> value)] or the ranker for top merchants
+        self.sinks = sinks
+        self.counters = counters
+        self.ranker = ranker
+        self.log = log
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        rows = batch.collect()
+        if self.ranker is not None:
+            per_topic = {METRICS_TOP_MERCHANTS.name: self.ranker.update(rows)}
+        else:
+            per_topic = {topic: [to_value(r) for r in rows] for topic, to_value in self.outputs}
+        for topic, values in per_topic.items():
+            records = [(v["metric_id"], json.dumps(v, separators=(",", ":"))) for v in values]
+            self.sinks[topic].write(batch_id, records)
+            name = metric_name(topic)
+            self.counters.values[name] = self.counters.values.get(name, 0) + len(records)
+        self.counters.batches[self.query] = self.counters.batches.get(self.query, 0) + 1
+
+
+@dataclass
+class MetricsRun:
+    spark: SparkSession
+    queries: list
+    counters: MetricsCounters
+    sinks: dict
+    recorder: ProgressRecorder
+    listener: object
+
+    def close(self) -> None:
+        for sink in self.sinks.values():
+            sink.close()
+        for q in self.queries:
+            error = q.exception()
+            self.recorder.update(
+                q.name,
+                status="failed" if error else "stopped",
+                heartbeat_at=time.time(),
+                exception=None if error is None else str(error),
+            )
+        self.spark.streams.removeListener(self.listener)
+
+
+METRIC_TOPICS = (
+    METRICS_CATEGORY_VOLUME,
+    METRICS_COMMISSION_BY_TYPE,
+    METRICS_COMMISSION_RATIO,
+    METRICS_TOP_MERCHANTS,
+)
+
+
+def start_metrics_queries(
+    spark: SparkSession, cfg: MetricsJobConfig, settings: Settings, log=print
+) -> MetricsRun:
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    sinks = {}
+    for topic in METRIC_TOPICS:
+        name = metric_name(topic.name)
+        if cfg.output is not None:
+            sinks[topic.name] = JsonLinesSink(
+                metric_output_path(cfg.output, name), cfg.workdir / f"file_sink.{name}.json"
+            )
+        else:
+            sinks[topic.name] = KafkaTopicSink(topic.name, settings)
+    counters = MetricsCounters()
+    recorder = ProgressRecorder(
+        cfg.progress_file or progress_path(settings, JOB), JOB, counters.as_dict
+    )
+    lateness = f"{cfg.allowed_lateness_ms} milliseconds"
+    ranker = TopMerchantsRanker(
+        cfg.workdir / "top_merchants", keep_ms=cfg.allowed_lateness_ms + 10 * 60_000
+    )
+    plans = [
+        (
+            "category_windows",
+            category_windows,
+            [
+                (METRICS_CATEGORY_VOLUME.name, category_volume_value),
+                (METRICS_COMMISSION_RATIO.name, commission_ratio_value),
+            ],
+            None,
+        ),
+        (
+            "commission_by_type",
+            commission_by_type,
+            [(METRICS_COMMISSION_BY_TYPE.name, commission_by_type_value)],
+            None,
+        ),
+        ("merchant_windows", merchant_windows, [], ranker),
+    ]
+    listener = make_listener({f"live_metrics.{name}": recorder for name, *_ in plans})
+    spark.streams.addListener(listener)
+    queries = []
+    for name, aggregate, outputs, rank in plans:
+        tx = parse_transactions(read_records(spark, cfg.source, settings)).withWatermark(
+            "event_time", lateness
+        )
+        writer = (
+            aggregate(tx)
+            .writeStream.queryName(f"live_metrics.{name}")
+            .outputMode("update")
+            .foreachBatch(MetricsBatchWriter(name, outputs, sinks, counters, rank, log))
+            .option("checkpointLocation", str(cfg.checkpoint_dir(name)))
+        )
+        if cfg.source.available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
+        queries.append(writer.start())
+    log(
+        f"live_metrics: {cfg.source.describe()} -> "
+        f"{', '.join(s.describe() for s in sinks.values())}; allowed lateness "
+        f"{cfg.allowed_lateness_ms / 1000:g} s, work dir {cfg.workdir}"
+    )
+    return MetricsRun(spark, queries, counters, sinks, recorder, listener)
+
+
+def run_metrics_job(
+    cfg: MetricsJobConfig, settings: Settings, fresh: bool = False, log=print
+) -> int:
+    from darooghe.spark import spark_session
+    from darooghe.streaming.fraud_job import await_queries
+
+    if fresh and cfg.workdir.exists():
+        log(f"--fresh: removing {cfg.workdir}")
+        shutil.rmtree(cfg.workdir)
+    t0 = time.monotonic()
+    spark = spark_session("darooghe-live-metrics", settings)
+    run = start_metrics_queries(spark, cfg, settings, log)
+    status = await_queries(run.queries, log)
+    run.close()
+    spark.stop()  # drains the listener bus while this process can still answer it
+    log(
+        f"live_metrics: {'failed' if status else 'done'} after {time.monotonic() - t0:.1f} s: "
+        f"{run.counters.as_dict()}"
+    )
+    return status

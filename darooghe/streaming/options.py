@@ -1,0 +1,154 @@
+"""Command-line options shared by `darooghe stream fraud|metrics` and the spark_apps/ scripts."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+DEFAULT_LATENESS = "2m"
+_UNITS_MS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}
+
+
+def parse_duration_ms(text: str) -> int:
+    """'120' (seconds), '90s', '2m', '2min', '500ms', '1h' -> milliseconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not m or (m.group(2) and m.group(2) not in _UNITS_MS):
+        raise argparse.ArgumentTypeError(
+            f"duration {text!r} is not a number with an optional unit (ms, s, m, min, h), e.g. 2m"
+        )
+    value = float(m.group(1)) * _UNITS_MS[m.group(2) or "s"]
+    return round(value)
+
+
+def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
+    p.add_argument(
+        "--source",
+        choices=["kafka", "file"],
+        default="kafka",
+        help="kafka (default; runs until stopped) or file (--input DIR, stops when done)",
+    )
+    p.add_argument(
+        "--topic",
+        help="input topic with --source kafka (default darooghe.valid_transactions)",
+    )
+    p.add_argument(
+        "--input",
+        type=Path,
+        help="directory of record files, read in name order, "
+        "one file per micro-batch (with --source file)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="write the values as JSON lines to FILE instead of "
+        "Kafka" + ("" if fraud else " (one file per metric: FILE.<metric>.jsonl)"),
+    )
+    p.add_argument(
+        "--allowed-lateness",
+        type=parse_duration_ms,
+        default=parse_duration_ms(DEFAULT_LATENESS),
+        metavar="DURATION",
+        help=f"watermark delay, e.g. 90s, 2m (default {DEFAULT_LATENESS})",
+    )
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="work directory (checkpoint and job files); "
+        "default under $DAROOGHE_HOME/checkpoints, one per source and sink",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="delete the work directory first (start over instead of resuming)",
+    )
+    p.add_argument(
+        "--trigger-seconds",
+        type=float,
+        default=1.0,
+        help="micro-batch interval with --source kafka (default 1)",
+    )
+    p.add_argument(
+        "--max-offsets-per-trigger",
+        type=int,
+        default=None,
+        help="cap a Kafka micro-batch (default: all available). A cap splits a backlog "
+        "by partition, which can put partitions further apart in event time than the "
+        "allowed lateness",
+    )
+    if fraud:
+        p.add_argument(
+            "--alerts-topic",
+            help="output topic without --output (default darooghe.fraud_alerts)",
+        )
+        p.add_argument(
+            "--profiles",
+            type=Path,
+            help="JSONL of {customer_id, avg_amount} instead of MongoDB customer_profiles",
+        )
+        p.add_argument(
+            "--profiles-refresh",
+            type=float,
+            default=30.0,
+            metavar="SECONDS",
+            help="how often to check the profiles source for changes (default 30)",
+        )
+
+
+def _progress_file(settings, job: str, args, workdir: Path) -> Path | None:
+    """A Kafka-to-Kafka run is the live job: it reports to <job>.progress.json, the file the
+    sensor and `darooghe stream status` read. File replays and --output runs report beside it
+    (<job>.<work dir>.progress.json) so they never pass for the live job."""
+    from darooghe.streaming.progress import progress_path
+
+    if args.source == "kafka" and args.output is None:
+        return None
+    return progress_path(settings, f"{job}.{workdir.name}")
+
+
+def _source(args):
+    from darooghe.streaming.sources import SourceConfig
+    from darooghe.topics import VALID_TRANSACTIONS
+
+    return SourceConfig(
+        args.source,
+        args.input,
+        topic=args.topic or VALID_TRANSACTIONS.name,
+        max_offsets_per_trigger=args.max_offsets_per_trigger,
+    )
+
+
+def fraud_config_from_args(args, settings):
+    from darooghe.streaming import fraud_job
+    from darooghe.topics import FRAUD_ALERTS
+
+    source = _source(args)
+    default = fraud_job.default_workdir(settings, source, args.output)
+    workdir = (args.checkpoint or default).resolve()
+    return fraud_job.FraudJobConfig(
+        source=source,
+        workdir=workdir,
+        output=args.output,
+        allowed_lateness_ms=args.allowed_lateness,
+        profiles=args.profiles,
+        profiles_refresh_s=args.profiles_refresh,
+        trigger_seconds=args.trigger_seconds,
+        progress_file=_progress_file(settings, fraud_job.JOB, args, workdir),
+        alerts_topic=args.alerts_topic or FRAUD_ALERTS.name,
+    )
+
+
+def metrics_config_from_args(args, settings):
+    from darooghe.streaming import metrics_job
+
+    source = _source(args)
+    default = metrics_job.default_workdir(settings, source, args.output)
+    workdir = (args.checkpoint or default).resolve()
+    return metrics_job.MetricsJobConfig(
+        source=source,
+        workdir=workdir,
+        output=args.output,
+        allowed_lateness_ms=args.allowed_lateness,
+        trigger_seconds=args.trigger_seconds,
+        progress_file=_progress_file(settings, metrics_job.JOB, args, workdir),
+    )

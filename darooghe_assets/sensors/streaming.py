@@ -1,0 +1,108 @@
+"""Sensors of the real-time layer.
+
+- `fraud_detection_watch` / `live_metrics_watch`: read the job's PID file and progress file
+  (written by its StreamingQueryListener) and report, as AssetObservations on the job's AssetSpec,
+  liveness, last progress, input and processing rates, batch duration, state rows and watermark
+  delay; report the health check; and request a run of `restart_stream_job` when the job is dead
+  (enabled by `darooghe stream start`, but not running). A job stopped on purpose stays stopped.
+- `fraud_alerts_sink_sensor`: materialises the MongoDB `fraud_alerts` sink when the end offsets of
+  darooghe.fraud_alerts move (the shared Kafka-offsets sensor of sensors/sinks.py).
+"""
+
+import json
+import time
+
+import dagster as dg
+
+from darooghe import topics
+from darooghe.config import load_settings
+from darooghe.streaming.service import JOBS, job_health, restart_if_dead
+from darooghe_assets import constants as c
+from darooghe_assets.checks.streaming import evaluate_health, health_metadata
+from darooghe_assets.sensors.sinks import kafka_sink_sensor
+
+WATCH_INTERVAL_S = 30
+#: observe at least this often even when nothing changed (a heartbeat in the asset's history)
+OBSERVE_EVERY_S = 300
+
+
+@dg.op(config_schema={"job": dg.Field(str, description="fraud or metrics")})
+def restart_stream_op(context: dg.OpExecutionContext) -> None:
+    """Start a dead streaming job again with the arguments it was started with."""
+    job = context.op_config["job"]
+    if job not in JOBS:
+        raise dg.Failure(f"job {job!r} is not one of {', '.join(JOBS)}")
+    pid = restart_if_dead(job, load_settings())
+    if pid is None:
+        context.log.info(f"{JOBS[job]}: nothing to do (running, or not enabled)")
+    else:
+        context.log.info(f"{JOBS[job]}: restarted as pid {pid}; it resumes from its checkpoint")
+
+
+@dg.job(description="Restart a dead streaming job (requested by its watch sensor).")
+def restart_stream_job():
+    restart_stream_op()
+
+
+def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.SensorDefinition:
+    """The watch sensor of streaming `job` ("fraud" or "metrics"), observing `asset_key`."""
+
+    @dg.sensor(
+        name=name,
+        job=restart_stream_job,
+        minimum_interval_seconds=WATCH_INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Watches {JOBS[job]}: observations of its progress, its health check, and a "
+        f"restart when it died.",
+    )
+    def _watch(context: dg.SensorEvaluationContext):
+        health = job_health(load_settings(), job)
+        meta = health_metadata(health)
+        last = json.loads(context.cursor) if context.cursor else {}
+        state = {"status": health["status"], "batch": meta.get("last_batch_id")}
+        now = time.time()
+        changed = state != {k: last.get(k) for k in state}
+        due = changed or now - last.get("observed_at", 0) >= OBSERVE_EVERY_S
+        events = []
+        if due:
+            events.append(dg.AssetObservation(asset_key=asset_key, metadata=meta))
+            result = evaluate_health(health, asset_key)
+            events.append(
+                dg.AssetCheckEvaluation(
+                    asset_key=asset_key,
+                    check_name=result.check_name,
+                    passed=result.passed,
+                    severity=result.severity,
+                    metadata=result.metadata,
+                    description=result.description,
+                )
+            )
+        run_requests = []
+        if health["status"] == "dead":
+            # One request per death and 5 minutes: the key names the last pid seen alive, so a
+            # restart that did not take is asked for again later, not on every evaluation.
+            run_requests.append(
+                dg.RunRequest(
+                    run_key=f"restart-{JOBS[job]}-{last.get('pid') or 'none'}-{int(now // 300)}",
+                    run_config={"ops": {"restart_stream_op": {"config": {"job": job}}}},
+                    tags={"darooghe/stream-job": JOBS[job]},
+                )
+            )
+            context.log.warning(f"{JOBS[job]} is dead (enabled, no process): requesting a restart")
+        cursor = {
+            **state,
+            "pid": health["pid"] or last.get("pid"),
+            "observed_at": now if due else last.get("observed_at", 0),
+        }
+        return dg.SensorResult(
+            run_requests=run_requests, asset_events=events, cursor=json.dumps(cursor)
+        )
+
+    return _watch
+
+
+fraud_detection_watch = stream_watch_sensor("fraud_detection_watch", "fraud", c.FRAUD_DETECTION_JOB)
+live_metrics_watch = stream_watch_sensor("live_metrics_watch", "metrics", c.LIVE_METRICS_JOB)
+fraud_alerts_sink_sensor = kafka_sink_sensor(
+    "fraud_alerts_sink_sensor", {topics.FRAUD_ALERTS.name: c.FRAUD_ALERTS_COLLECTION}
+)
