@@ -296,7 +296,7 @@ def test_kafka_path_end_to_end_read_committed(spark, stack, tmp_path, unique_top
     from confluent_kafka import Producer
 
     from darooghe.kafka_io import consume_all, produce_records, producer_config
-    from darooghe_tests.fraud_streams import deliver_out_of_order, random_stream, record_of
+    from darooghe_tests.fraud_streams import deliver_out_of_order, kafka_record_of, random_stream
 
     source_topic, alerts_topic = unique_topic("valid", 4), unique_topic("alerts", 2)
     rng = random.Random(8)
@@ -306,7 +306,7 @@ def test_kafka_path_end_to_end_read_committed(spark, stack, tmp_path, unique_top
     write_profiles_file(averages, tmp_path / "profiles.jsonl")
     half = len(arrivals) // 2
     produce_records(
-        source_topic, [record_of(t) for t in arrivals[:half]], stack, keep_partitions=False
+        source_topic, [kafka_record_of(t) for t in arrivals[:half]], stack, keep_partitions=False
     )
 
     aborted = Producer(
@@ -315,7 +315,7 @@ def test_kafka_path_end_to_end_read_committed(spark, stack, tmp_path, unique_top
     aborted.init_transactions(10)
     aborted.begin_transaction()
     ghost = txn("ghost", 5 * MIN, amount=10**10, customer="cust_0")
-    rec = record_of(ghost)
+    rec = kafka_record_of(ghost)
     aborted.produce(
         source_topic, key=rec.key.encode(), value=rec.value.encode(), timestamp=rec.timestamp
     )
@@ -340,7 +340,10 @@ def test_kafka_path_end_to_end_read_committed(spark, stack, tmp_path, unique_top
             )
             time.sleep(0.5)
         produce_records(
-            source_topic, [record_of(t) for t in arrivals[half:]], stack, keep_partitions=False
+            source_topic,
+            [kafka_record_of(t) for t in arrivals[half:]],
+            stack,
+            keep_partitions=False,
         )
         got: dict[str, object] = {}
         while set(got) != expected and time.monotonic() < deadline:
@@ -369,7 +372,7 @@ def test_profiles_refreshed_from_mongodb_without_restart(
     from datetime import UTC, datetime
 
     from darooghe.kafka_io import consume_all, produce_records
-    from darooghe_tests.fraud_streams import record_of
+    from darooghe_tests.fraud_streams import kafka_record_of
 
     source_topic, alerts_topic = unique_topic("valid", 1), unique_topic("alerts", 1)
     profiles = mongo_db["customer_profiles"]
@@ -400,12 +403,14 @@ def test_profiles_refreshed_from_mongodb_without_restart(
                 )
                 time.sleep(0.3)
 
-        produce_records(source_topic, [record_of(txn("before", 0, amount=5_000_000))], stack)
+        produce_records(source_topic, [kafka_record_of(txn("before", 0, amount=5_000_000))], stack)
         processed(1)  # 5 x the average: no alert
         profiles.update_one(
             {"_id": "cust_1"}, {"$set": {"avg_amount": 100_000.0, "updated_at": datetime.now(UTC)}}
         )
-        produce_records(source_topic, [record_of(txn("after", 10 * SEC, amount=5_000_000))], stack)
+        produce_records(
+            source_topic, [kafka_record_of(txn("after", 10 * SEC, amount=5_000_000))], stack
+        )
         processed(2)  # 50 x the new average
         deadline = time.monotonic() + 60
         got = []

@@ -38,7 +38,13 @@ class Health:
 def mongo_ping(s: Settings, timeout_ms: int = 2000) -> float:
     """Seconds for a real `ping` round trip; raises when the server does not answer."""
     t0 = time.monotonic()
-    with MongoClient(s.mongo_uri, serverSelectionTimeoutMS=timeout_ms) as client:
+    # A hung server still accepts connections: bound the socket wait too, or `status` hangs with it.
+    with MongoClient(
+        s.mongo_uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=2 * timeout_ms,
+    ) as client:
         client.admin.command("ping")
     return time.monotonic() - t0
 
