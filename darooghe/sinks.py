@@ -30,7 +30,7 @@ from pymongo.database import Database
 
 from darooghe import topics
 from darooghe.kafka_io import UnknownTopicError, message_to_record
-from darooghe.mongo_writes import replace_by_id
+from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
 
 LIVE_CATEGORY_VOLUME = "live_category_volume"
@@ -202,8 +202,8 @@ def save_offsets(db: Database, collection: str, topic: str, offsets: dict[int, i
 
 
 # --- live metrics ---------------------------------------------------------------------------------
-def metric_document(topic: str, record: Record) -> dict:
-    """The MongoDB document of one metric record: its JSON fields, windows as datetimes, `_id`."""
+def record_object(topic: str, record: Record) -> tuple[str, dict]:
+    """A record's JSON object value and where it came from, or SinkRecordError naming the record."""
     where = f"{topic} partition {record.partition} offset {record.offset}"
     try:
         value = json.loads(record.value)
@@ -211,6 +211,12 @@ def metric_document(topic: str, record: Record) -> dict:
         raise SinkRecordError(f"{where}: value is not JSON ({exc.msg})") from None
     if not isinstance(value, dict):
         raise SinkRecordError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return where, value
+
+
+def metric_document(topic: str, record: Record) -> dict:
+    """The MongoDB document of one metric record: its JSON fields, windows as datetimes, `_id`."""
+    where, value = record_object(topic, record)
     for name in ("window_start", "window_end"):
         if name not in value:
             raise SinkRecordError(f"{where}: missing field {name!r}")

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from darooghe.batch import summaries
-from darooghe.batch.mongo_write import insert_new, replace_collection
+from darooghe.mongo_write import insert_new, replace_collection
 from darooghe.batch.transactions_store import (
     COLLECTION,
     apply_retention,

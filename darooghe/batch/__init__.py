@@ -14,7 +14,7 @@ a hand-built frame and the Dagster assets (darooghe_assets/assets/batch.py) call
 - `business_hours`, `off_hours`  payments outside the merchant's business hours
 - `merchant_spikes`       merchants whose hourly volume jumps far above their recent baseline
 - `daily_activity`        the long-term daily fact the MongoDB aggregation summaries run on
-- `documents`, `mongo_write`, `transactions_store`, `summaries`  MongoDB storage
+- `documents`, `transactions_store`, `summaries` (writes through darooghe.mongo_write)  MongoDB storage
 
 Scope rule (SPEC 5): commission and spending figures count approved transactions only; volume
 figures count every valid transaction.

@@ -5,7 +5,7 @@ the only accumulator used (no $avg/$min/$max/$push); no date operators (the peri
 stored by darooghe.batch.daily_activity). FerretDB 1.24 also computes only the FIRST accumulator
 of a $group stage correctly (the others come back 0), so every figure is its own pipeline with one
 `$sum`, and the figures are joined and divided in Python. Each summary replaces its collection
-(darooghe.batch.mongo_write), with deterministic `_id`s.
+(darooghe.mongo_write), with deterministic `_id`s.
 
 - summary_by_merchant: `_id` = merchant_id; volume, approvals, amount, commission, active days,
   approval_rate, avg_amount, commission_ratio.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pymongo.database import Database
 
 from darooghe.batch.daily_activity import COLLECTION as DAILY_COLLECTION
-from darooghe.batch.mongo_write import WriteResult, replace_collection
+from darooghe.mongo_write import WriteResult, replace_collection
 
 BY_MERCHANT = "summary_by_merchant"
 BY_SEGMENT = "summary_by_segment"

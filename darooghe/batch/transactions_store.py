@@ -8,7 +8,7 @@ last day is loaded.)
 Documents: `_id` = transaction_id, every event field (darooghe.schema.FIELDS; `device_info` is {}
 for pos and nfc), `event_time` (UTC datetime), `event_date` ("YYYY-MM-DD", UTC), `event_hour`
 (0-23, UTC), `ingested_at` (when the document was written). A transaction never changes once
-valid, so loading inserts only documents not yet present (darooghe.batch.mongo_write.insert_new).
+valid, so loading inserts only documents not yet present (darooghe.mongo_write.insert_new).
 
 Loading is incremental: a cursor document in BATCH_STATE remembers, per Kafka partition, the last
 lake offset loaded; each load reads the lake rows after it (within the window), writes them from
@@ -48,7 +48,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from darooghe.batch.documents import for_documents, row_document
-from darooghe.batch.mongo_write import insert_new, now_ms
+from darooghe.mongo_write import insert_new, now_ms
 from darooghe.schema import FIELDS
 
 COLLECTION = "transactions"

@@ -10,14 +10,14 @@ records, harmlessly. Times are stored as datetimes, plus `event_date` ("YYYY-MM-
 
 from __future__ import annotations
 
-import json
 import time
 
 from confluent_kafka import Consumer
-from pymongo import ASCENDING, UpdateOne
+from pymongo import ASCENDING
 from pymongo.database import Database
 
 from darooghe.fraud.rules import RULES
+from darooghe.mongo_write import insert_new
 from darooghe.records import Record
 from darooghe.sinks import (
     SinkRecordError,
@@ -25,6 +25,7 @@ from darooghe.sinks import (
     load_offsets,
     parse_time,
     read_to_end,
+    record_object,
     save_offsets,
 )
 from darooghe.topics import FRAUD_ALERTS
@@ -44,13 +45,7 @@ _CHUNK = 1000
 
 
 def alert_document(topic: str, record: Record) -> dict:
-    where = f"{topic} partition {record.partition} offset {record.offset}"
-    try:
-        value = json.loads(record.value)
-    except json.JSONDecodeError as exc:
-        raise SinkRecordError(f"{where}: value is not JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise SinkRecordError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    where, value = record_object(topic, record)
     missing = [f for f in REQUIRED if f not in value]
     if missing:
         raise SinkRecordError(f"{where}: missing field(s) {', '.join(missing)}")
@@ -95,10 +90,8 @@ def sink_fraud_alerts(
             doc["_id"], doc
         )  # the first delivery in this read wins, as in the collection
     ensure_indexes(db, collection)
-    ops = [UpdateOne({"_id": _id}, {"$setOnInsert": doc}, upsert=True) for _id, doc in docs.items()]
-    for i in range(0, len(ops), _CHUNK):
-        result = db[collection].bulk_write(ops[i : i + _CHUNK], ordered=False)
-        report.documents_written += result.upserted_count
+    # First detection wins: an alert already stored is kept, never rewritten.
+    report.documents_written += insert_new(db, collection, docs.values(), _CHUNK).written
     save_offsets(db, collection, topic, next_offsets)
     report.offsets = next_offsets
     report.collection_count = db[collection].count_documents({})
