@@ -2,7 +2,7 @@
 
 Each asset (or multi-asset, when one computation yields several collections) reads the lake with
 the `pyspark` resource, runs one analysis of darooghe.batch, collects the small result and replaces
-its collection(s) through darooghe.batch.mongo_write (deterministic `_id`s: re-materialising gives
+its collection(s) through darooghe.mongo_write (deterministic `_id`s: re-materialising gives
 the same documents, never more). Asset key = collection name.
 """
 
@@ -23,7 +23,7 @@ from darooghe.batch import off_hours as oh
 from darooghe.batch import temporal_patterns as tp
 from darooghe.batch.business_hours import generator_merchants
 from darooghe.batch.documents import collect_documents
-from darooghe.batch.mongo_write import WriteResult, replace_collection
+from darooghe.mongo_write import WriteResult, replace_collection
 from darooghe_assets import constants as c
 from darooghe_assets.assets.lake import lake_frame
 from darooghe_assets.resources import MongoResource

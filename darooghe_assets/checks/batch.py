@@ -316,7 +316,7 @@ def lake_checks(context: dg.AssetCheckExecutionContext, pyspark: PySparkResource
         )
 
 
-#: A refreshed collection carries its write time in `updated_at` (darooghe.batch.mongo_write).
+#: A refreshed collection carries its write time in `updated_at` (darooghe.mongo_write).
 FRESHNESS = dt.timedelta(hours=26)  # the daily refresh plus slack
 
 
