@@ -87,7 +87,20 @@ def ensure_topics(
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
                 result[name] = "exists"
+        _wait_visible([t.topic for t in new], admin, timeout)
     return result
+
+
+def _wait_visible(names: list[str], admin: AdminClient, timeout: float) -> None:
+    """Wait until new topics show in metadata: creation returns before every broker view has them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [n for n in names if n not in existing_topics(admin)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(f"topics created but not visible after {timeout:.0f} s: {', '.join(missing)}")
+        time.sleep(0.1)
 
 
 def require_topic(topic: str, settings: Settings | None = None) -> int:
@@ -196,14 +209,14 @@ def produce_records(
 
     n = 0
     for rec in records:
-        kwargs = dict(
-            topic=topic,
-            key=None if rec.key is None else rec.key.encode(),
-            value=rec.value.encode(),
-            timestamp=rec.timestamp,
-            headers=rec.kafka_headers(),
-            on_delivery=on_delivery,
-        )
+        kwargs = {
+            "topic": topic,
+            "key": None if rec.key is None else rec.key.encode(),
+            "value": rec.value.encode(),
+            "timestamp": rec.timestamp,
+            "headers": rec.kafka_headers(),
+            "on_delivery": on_delivery,
+        }
         if keep_partitions and rec.partition is not None and rec.partition < n_parts:
             kwargs["partition"] = rec.partition
         while True:
