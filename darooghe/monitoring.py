@@ -64,7 +64,7 @@ def registered_spark_apps(settings: Settings) -> list[dict]:
 
 
 def _get_json(url: str, timeout: float = 3.0):
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - local Spark UI
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.load(resp)
 
 

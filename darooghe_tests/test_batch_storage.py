@@ -9,7 +9,6 @@ import datetime as dt
 import pytest
 
 from darooghe.batch import summaries
-from darooghe.mongo_write import insert_new, replace_collection
 from darooghe.batch.transactions_store import (
     COLLECTION,
     apply_retention,
@@ -17,6 +16,7 @@ from darooghe.batch.transactions_store import (
     explain_dashboard_queries,
     load_recent_transactions,
 )
+from darooghe.mongo_write import insert_new, replace_collection
 from darooghe.schema import FIELDS
 from darooghe_tests.batch_data import lake_frame, txn
 

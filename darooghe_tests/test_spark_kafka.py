@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyspark
 import pytest
 
-from darooghe.records import Record
 from darooghe.kafka_io import produce_records
+from darooghe.records import Record
 from darooghe.spark import KAFKA_CONNECTOR, spark_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]

@@ -105,7 +105,7 @@ def format_storage_if_needed(s: Settings, config: Path, log_file: Path) -> bool:
     s.kafka_data_dir.mkdir(parents=True, exist_ok=True)
     cmd = java_command(s, STORAGE_TOOL, "format", f"--cluster-id={cluster_id(s)}", f"--config={config}")
     with log_file.open("ab") as log:
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120)
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"kafka storage format failed (exit {done.returncode}); see {log_file}")
     return True

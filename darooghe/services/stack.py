@@ -140,9 +140,8 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
     with home_lock(s):
         # Stop the project's own jobs first so they do not spin on a vanished broker.
         for name in sorted(p.stem for p in s.run_dir.glob("*.pid")):
-            if name not in ("kafka", "ferretdb"):
-                if ManagedProcess(name, s).stop():
-                    log(f"{name}: stopped")
+            if name not in ("kafka", "ferretdb") and ManagedProcess(name, s).stop():
+                log(f"{name}: stopped")
         for name in ("ferretdb", "kafka"):
             if ManagedProcess(name, s).stop(timeout=60):
                 log(f"{name}: stopped")
