@@ -266,6 +266,11 @@ def _write_replacements(db: Database, collection: str, documents: list[dict]) ->
     return len(documents)
 
 
+def _utc(moment: datetime) -> datetime:
+    """A stored datetime as aware UTC (clients without tz_aware return naive UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _write_top_merchants(
     db: Database, collection: str, documents: list[dict], report: SinkReport
 ) -> None:
@@ -273,15 +278,26 @@ def _write_top_merchants(
     for doc in documents:
         windows.setdefault((doc["window_start"], doc["window_end"]), []).append(doc)
     coll = db[collection]
-    for (start, end), new_docs in windows.items():
-        stored = list(coll.find({"window_start": start, "window_end": end}))
+    # One read of every affected window's stored ranking (on FerretDB each query is a full scan, so
+    # a query per window would rescan the collection thousands of times after a backfill).
+    stored_by_window: dict[tuple[datetime, datetime], list[dict]] = {}
+    starts = sorted({start for start, _ in windows})
+    for doc in coll.find({"window_start": {"$in": starts}}):
+        key = (_utc(doc["window_start"]), _utc(doc["window_end"]))
+        if key in windows:
+            stored_by_window.setdefault(key, []).append(doc)
+    rankings: list[dict] = []
+    stale: list[str] = []
+    for key, new_docs in windows.items():
+        stored = stored_by_window.get(key, [])
         ranking = rank_top_merchants(sorted(stored, key=lambda d: d["rank"]) + new_docs)
-        # Replace rank by rank (never an empty window in between), then drop ranks no longer held.
-        report.documents_written += _write_replacements(db, collection, ranking)
-        keep = [d["_id"] for d in ranking]
-        stale = [d["_id"] for d in stored if d["_id"] not in keep]
-        if stale:
-            report.documents_deleted += coll.delete_many({"_id": {"$in": stale}}).deleted_count
+        keep = {d["_id"] for d in ranking}
+        rankings.extend(ranking)
+        stale.extend(d["_id"] for d in stored if d["_id"] not in keep)
+    # Replace rank by rank (never an empty window in between), then drop ranks no longer held.
+    report.documents_written += _write_replacements(db, collection, rankings)
+    if stale:
+        report.documents_deleted += coll.delete_many({"_id": {"$in": stale}}).deleted_count
 
 
 def sink_metrics(
