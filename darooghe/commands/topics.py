@@ -41,7 +41,11 @@ def register(sub) -> None:
 def dump(args) -> int:
     t0 = time.monotonic()
     try:
-        n = write_record_file(kafka_io.consume_all(args.topic, max_records=args.max), args.output)
+        # Partitions arrive interleaved in fetch order; sort so the same topic always dumps the same bytes.
+        records = sorted(
+            kafka_io.consume_all(args.topic, max_records=args.max), key=lambda r: (r.partition, r.offset)
+        )
+        n = write_record_file(records, args.output)
     except (kafka_io.UnknownTopicError, KafkaException) as exc:
         print(f"darooghe topics dump: {exc}", file=sys.stderr)
         return 2
