@@ -13,7 +13,6 @@ snapshot the processor reads, see darooghe.fraud.profiles), `file_sink.json` (la
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import signal
@@ -42,8 +41,9 @@ from darooghe.streaming.sources import (
     SourceConfig,
     parse_transactions,
     read_records,
+    workdir_for,
 )
-from darooghe.topics import FRAUD_ALERTS, VALID_TRANSACTIONS
+from darooghe.topics import FRAUD_ALERTS
 
 JOB = "stream-fraud"  # background process name and progress file
 QUERY = "fraud_detection"
@@ -54,10 +54,7 @@ LOGGED_LATE_PER_BATCH = 10
 def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
     """One work directory per (source, sink): a replay never resumes another run's checkpoint."""
     base = settings.checkpoints_dir / QUERY
-    if source.kind == "kafka" and output is None and source.topic == VALID_TRANSACTIONS.name:
-        return base / "kafka"
-    ident = f"{source.kind}|{source.topic}|{source.input_dir and Path(source.input_dir).resolve()}|{output and Path(output).resolve()}"
-    return base / f"{source.kind}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+    return workdir_for(base, source, output)
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,12 @@ from darooghe.config import Settings
 from darooghe.fraud.txn import iso_ms
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
 from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, metric_output_path
-from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records
+from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records, workdir_for
 from darooghe.topics import (
     METRICS_CATEGORY_VOLUME,
     METRICS_COMMISSION_BY_TYPE,
     METRICS_COMMISSION_RATIO,
     METRICS_TOP_MERCHANTS,
-    VALID_TRANSACTIONS,
 )
 
 JOB = "stream-metrics"
@@ -65,10 +64,7 @@ def metric_id(topic: str, window_start_ms: int, group: str) -> str:
 
 def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
     base = settings.checkpoints_dir / "live_metrics"
-    if source.kind == "kafka" and output is None and source.topic == VALID_TRANSACTIONS.name:
-        return base / "kafka"
-    ident = f"{source.kind}|{source.topic}|{source.input_dir and Path(source.input_dir).resolve()}|{output and Path(output).resolve()}"
-    return base / f"{source.kind}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+    return workdir_for(base, source, output)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ trigger stops after the last file present at start.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,3 +198,15 @@ def parse_transactions(records: DataFrame, schema: str = TRANSACTION_SCHEMA) -> 
         & F.col("customer_id").isNotNull()
         & F.col("event_time").isNotNull()
     )
+
+
+def workdir_for(base: Path, source: SourceConfig, output: Path | None) -> Path:
+    """One work directory per (source, sink) under `base`: a replay never resumes another run's
+    checkpoint; the production Kafka-to-Kafka query keeps the plain `kafka` folder."""
+    if source.kind == "kafka" and output is None and source.topic == VALID_TRANSACTIONS.name:
+        return base / "kafka"
+    ident = (
+        f"{source.kind}|{source.topic}|{source.input_dir and Path(source.input_dir).resolve()}"
+        f"|{output and Path(output).resolve()}"
+    )
+    return base / f"{source.kind}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
