@@ -19,6 +19,7 @@ TEST_ENV = {
     "DAROOGHE_KAFKA_PORT": os.environ.get("DAROOGHE_TEST_KAFKA_PORT", "19092"),
     "DAROOGHE_KAFKA_CONTROLLER_PORT": os.environ.get("DAROOGHE_TEST_KAFKA_CONTROLLER_PORT", "19093"),
     "DAROOGHE_MONGO_PORT": os.environ.get("DAROOGHE_TEST_MONGO_PORT", "27117"),
+    "DAROOGHE_POSTGRES_PORT": os.environ.get("DAROOGHE_TEST_POSTGRES_PORT", "15432"),
     "DAROOGHE_DAGSTER_PORT": os.environ.get("DAROOGHE_TEST_DAGSTER_PORT", "13000"),
     "DAROOGHE_MONGO_DB": "darooghe_test",
 }
@@ -36,7 +37,7 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
-    """The test stack (Kafka + FerretDB + topics), up for the whole session."""
+    """The test stack (Kafka + PostgreSQL + FerretDB + topics), up for the whole session."""
     from darooghe.services import stack as services
 
     services.up(settings)

@@ -53,6 +53,7 @@ class Settings:
     kafka_replication: int
     mongo_host: str
     mongo_port: int
+    postgres_port: int
     mongo_uri: str
     mongo_db: str
     spark_master: str
@@ -82,7 +83,13 @@ class Settings:
 
     @property
     def ferretdb_data_dir(self) -> Path:
+        """FerretDB's SQLite files, used only by the storage benchmark's baseline."""
         return self.home / "ferretdb"
+
+    @property
+    def postgres_dir(self) -> Path:
+        """PostgreSQL under FerretDB: `data/` (the cluster) and `password` (generated, mode 0600)."""
+        return self.home / "postgres"
 
     @property
     def checkpoints_dir(self) -> Path:
@@ -155,6 +162,7 @@ def load_settings() -> Settings:
         kafka_replication=_env_int("DAROOGHE_KAFKA_REPLICATION", 1, 1, 5),
         mongo_host=mongo_host,
         mongo_port=mongo_port,
+        postgres_port=_env_int("DAROOGHE_POSTGRES_PORT", 5432),
         mongo_uri=_env("DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),
         mongo_db=_env("DAROOGHE_MONGO_DB", "darooghe"),
         spark_master=_env("DAROOGHE_SPARK_MASTER", "local[2]"),

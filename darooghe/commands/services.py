@@ -8,11 +8,11 @@ from darooghe.config import ConfigError
 from darooghe.services import stack
 from darooghe.services.process import ServiceError
 
-SERVICE_NAMES = ("kafka", "mongodb")
+SERVICE_NAMES = ("kafka", "postgres", "mongodb")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("services", help="start, stop or check the local Kafka broker and FerretDB")
+    p = sub.add_parser("services", help="start, stop or check the local Kafka broker, PostgreSQL and FerretDB")
     p.add_argument("action", choices=["up", "down", "status"])
     p.set_defaults(func=run)
 

@@ -54,7 +54,14 @@ class ManagedProcess:
         self.pid_file.unlink(missing_ok=True)
         return None
 
-    def start(self, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+    def start(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        **popen: object,
+    ) -> int:
+        """Start `argv` detached; `popen` passes e.g. `user=`/`group=` to run it as another user."""
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
@@ -68,17 +75,18 @@ class ManagedProcess:
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,  # survives the CLI that started it; no terminal signals
+                **popen,
             )
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """SIGTERM, wait, then SIGKILL. Returns True when something was stopped."""
+    def stop(self, timeout: float = 30.0, sig: signal.Signals = signal.SIGTERM) -> bool:
+        """`sig` (SIGTERM), wait, then SIGKILL. Returns True when something was stopped."""
         pid = self.pid()
         if pid is None:
             return False
         try:
-            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, sig)
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""`darooghe services up | down | status`: the local stack (Kafka broker, FerretDB) of one home.
+"""`darooghe services up | down | status`: the local stack (Kafka, PostgreSQL + FerretDB) of one home.
 
 `up` is idempotent: a running service is left alone, a stale PID file is cleared, a port taken by
 something that is not ours is refused with who holds it. It waits until each service really
@@ -7,6 +7,7 @@ answers (a Kafka produce/consume round trip, a MongoDB ping) and then creates th
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pymongo import MongoClient
 
 from darooghe import kafka_io
 from darooghe.config import Settings, load_settings
-from darooghe.services import ferretdb, kafka
+from darooghe.services import ferretdb, kafka, postgres
 from darooghe.services.process import (
     ManagedProcess,
     ServiceError,
@@ -25,6 +26,9 @@ from darooghe.services.process import (
     process_tree_listens,
 )
 from darooghe.topics import ALL_TOPICS
+
+#: The services of a home, as opposed to the project's jobs that also keep PID files there.
+SERVICES = ("kafka", "postgres", "ferretdb")
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,24 @@ def _start_kafka(s: Settings, log: Callable[[str], None]) -> None:
     log(f"kafka: produce/consume round trip ok ({took * 1000:.0f} ms)")
 
 
+def _start_postgres(s: Settings, log: Callable[[str], None]) -> None:
+    proc = ManagedProcess("postgres", s)
+    pid = proc.pid()
+    if pid is not None:
+        log(f"postgres: already running (pid {pid}) on 127.0.0.1:{s.postgres_port}")
+    else:
+        _check_ports_free("postgres", {"DAROOGHE_POSTGRES_PORT": ("127.0.0.1", s.postgres_port)})
+        s.logs_dir.mkdir(parents=True, exist_ok=True)
+        if postgres.init_if_needed(s, proc.log_file):
+            log(f"postgres: initialised {postgres.data_dir(s)}")
+        pid = proc.start(postgres.command(s), **postgres.run_as(s).kwargs())
+        log(f"postgres: started pid {pid} on 127.0.0.1:{s.postgres_port}, log {proc.log_file}")
+    version = _wait("postgres", lambda: postgres.ready(s), proc, timeout=60)
+    if postgres.ensure_database(s):
+        log(f"postgres: created database {postgres.DATABASE}")
+    log(f"postgres: {version} ready")
+
+
 def _start_ferretdb(s: Settings, log: Callable[[str], None]) -> None:
     proc = ManagedProcess("ferretdb", s)
     pid = proc.pid()
@@ -113,11 +135,26 @@ def _start_ferretdb(s: Settings, log: Callable[[str], None]) -> None:
         log(f"ferretdb: already running (pid {pid}) on {s.mongo_address}")
     else:
         _check_ports_free("ferretdb", {"DAROOGHE_MONGO_PORT": (s.mongo_host, s.mongo_port)})
-        s.ferretdb_data_dir.mkdir(parents=True, exist_ok=True)
-        pid = proc.start(ferretdb.command(s))
-        log(f"ferretdb: started pid {pid} on {s.mongo_address}, data {s.ferretdb_data_dir}")
+        argv, env = ferretdb.command(s)
+        pid = proc.start(argv, env=env)
+        log(f"ferretdb: started pid {pid} on {s.mongo_address} (PostgreSQL backend)")
     took = _wait("ferretdb", lambda: mongo_ping(s), proc, timeout=30)
     log(f"ferretdb: ping ok ({took * 1000:.0f} ms)")
+
+
+def _postgres_health(s: Settings) -> Health:
+    pid = ManagedProcess("postgres", s).pid()
+    address = f"127.0.0.1:{s.postgres_port}"
+    if pid is None and not port_open("127.0.0.1", s.postgres_port):
+        return Health("postgres", address, False, "not running")
+    try:
+        t0 = time.monotonic()
+        version = postgres.ready(s)
+        who = f"pid {pid}" if pid else f"not ours: {port_owner(s.postgres_port)}"
+        took = (time.monotonic() - t0) * 1000
+        return Health("postgres", address, True, f"{who}, PostgreSQL {version}, query {took:.0f} ms")
+    except Exception as exc:  # noqa: BLE001
+        return Health("postgres", address, False, f"pid {pid}: {exc}")
 
 
 def up(settings: Settings | None = None, log: Callable[[str], None] = print) -> None:
@@ -125,6 +162,7 @@ def up(settings: Settings | None = None, log: Callable[[str], None] = print) -> 
     t0 = time.monotonic()
     with home_lock(s):
         _start_kafka(s, log)
+        _start_postgres(s, log)
         _start_ferretdb(s, log)
         created = kafka_io.ensure_topics(ALL_TOPICS, s)
     fresh = [n for n, r in created.items() if r == "created"]
@@ -140,10 +178,12 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
     with home_lock(s):
         # Stop the project's own jobs first so they do not spin on a vanished broker.
         for name in sorted(p.stem for p in s.run_dir.glob("*.pid")):
-            if name not in ("kafka", "ferretdb") and ManagedProcess(name, s).stop():
+            if name not in SERVICES and ManagedProcess(name, s).stop():
                 log(f"{name}: stopped")
-        for name in ("ferretdb", "kafka"):
-            if ManagedProcess(name, s).stop(timeout=60):
+        for name in ("ferretdb", "postgres", "kafka"):
+            # PostgreSQL: SIGINT is its "fast" shutdown; SIGTERM ("smart") waits for every client.
+            sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
+            if ManagedProcess(name, s).stop(timeout=60, sig=sig):
                 log(f"{name}: stopped")
             else:
                 log(f"{name}: not running")
@@ -174,9 +214,10 @@ def status(settings: Settings | None = None) -> list[Health]:
         out.append(Health("mongodb", s.mongo_uri, True, f"{who}, ping {took * 1000:.0f} ms"))
     except Exception as exc:  # noqa: BLE001
         out.append(Health("mongodb", s.mongo_uri, False, "not running" if fpid is None else str(exc)))
+    out.append(_postgres_health(s))
     for pid_file in sorted(s.run_dir.glob("*.pid")) if s.run_dir.exists() else []:
         name = pid_file.stem
-        if name in ("kafka", "ferretdb"):
+        if name in SERVICES:
             continue
         proc = ManagedProcess(name, s)
         pid = proc.pid()
