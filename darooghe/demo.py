@@ -154,7 +154,7 @@ def run_job(name: str) -> None:
 
 
 def collect_summary(s: Settings) -> Summary:
-    from pymongo import MongoClient
+    from darooghe.mongo_client import connect
 
     out = Summary()
     out.produced = sum(h - lo for lo, h, _ in kafka_io.partition_end_offsets(topics.TRANSACTIONS.name, s).values())
@@ -178,7 +178,7 @@ def collect_summary(s: Settings) -> Summary:
         out.alerts[rule] = len(alerted.get(rule, ()))
         out.labelled[rule] = len(labels.get(rule, ()))
         out.caught[rule] = len(labels.get(rule, set()) & alerted.get(rule, set()))
-    with MongoClient(s.mongo_uri, serverSelectionTimeoutMS=5000) as client:
+    with connect(s.mongo_uri) as client:
         db = client[s.mongo_db]
         for name in sorted(db.list_collection_names()):
             out.collections[name] = db[name].estimated_document_count()

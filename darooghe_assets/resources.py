@@ -19,6 +19,8 @@ from pymongo.database import Database
 
 from darooghe import kafka_io
 from darooghe.config import load_settings
+from darooghe.mongo_client import connect
+from darooghe.services import postgres
 from darooghe.spark import prepare_environment, spark_config
 
 
@@ -57,7 +59,7 @@ class MongoResource(dg.ConfigurableResource):
 
     @contextmanager
     def get_db(self):
-        client = MongoClient(self.uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        client = connect(self.uri)
         try:
             yield client[self.database]
         finally:
@@ -65,6 +67,12 @@ class MongoResource(dg.ConfigurableResource):
 
     def db(self, client: MongoClient) -> Database:
         return client[self.database]
+
+    def postgres_url(self) -> str | None:
+        """FerretDB's PostgreSQL on the local stack, where the storage layer makes the indexes of its
+        access paths (darooghe.mongo_indexes); None where there is none (MongoDB in compose)."""
+        s = load_settings()
+        return postgres.url(s) if (s.postgres_dir / "password").exists() else None
 
 
 def build_resources() -> dict[str, object]:

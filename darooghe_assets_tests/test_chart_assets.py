@@ -50,8 +50,8 @@ def test_chart_assets_are_wired_to_the_collections_they_read():
 
 
 @pytest.mark.integration
-def test_every_chart_asset_materialises_with_its_png_inline_and_files(stack, scratch_db):
-    seed(scratch_db)
+def test_every_chart_asset_materialises_with_its_png_inline_and_files(stack, spark, scratch_db):
+    seed(scratch_db, spark)
     metadata = _materialize(stack, scratch_db.name)
     assert set(metadata) == {*CHART_KEYS, c.DASHBOARD}
     for key in CHART_KEYS:

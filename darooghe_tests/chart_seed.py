@@ -281,9 +281,23 @@ def chart_documents(
     return docs
 
 
-def seed(db, now: datetime | None = None, transactions: int = 400) -> dict[str, list[dict]]:
-    """Insert the documents into `db`, replacing those collections; returns what was inserted."""
+def rollups(spark, transactions: list[dict]) -> dict[str, list[dict]]:
+    """The hourly rollup documents of `transactions`, by the storage layer's own Spark code."""
+    import pandas as pd
+
+    from darooghe.batch.transactions_store import ACTIVITY, HOURLY, hourly_rollups
+
+    columns = ["event_time", "customer_id", "merchant_id", "merchant_category", "status", "amount",
+               "commission_type", "commission_amount"]
+    hourly, activity = hourly_rollups(spark.createDataFrame(pd.DataFrame(transactions)[columns]))
+    return {HOURLY: hourly, ACTIVITY: activity}
+
+
+def seed(db, spark, now: datetime | None = None, transactions: int = 400) -> dict[str, list[dict]]:
+    """Insert the documents into `db`, replacing those collections, with the hourly rollups the
+    storage layer computes from the transactions (by the same Spark code); returns what was inserted."""
     docs = chart_documents(now, transactions)
+    docs.update(rollups(spark, docs["transactions"]))
     for name, documents in docs.items():
         db.drop_collection(name)
         db[name].insert_many(documents)

@@ -13,7 +13,13 @@ from darooghe.charts import catalog
 from darooghe.charts import sources as src
 from darooghe.charts.files import PLOTLY_JS
 from darooghe.charts.model import Chart, Panel, irr_scale, palette_for, time_bucket
-from darooghe_tests.chart_seed import assert_real_picture, chart_documents, scratch_database, seed
+from darooghe_tests.chart_seed import (
+    assert_real_picture,
+    chart_documents,
+    rollups,
+    scratch_database,
+    seed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +105,8 @@ def test_every_chart_name_is_unique_and_reads_known_collections():
 
 # --- integration: FerretDB ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def seeded(scratch_db):
-    return scratch_db, seed(scratch_db)
+def seeded(scratch_db, spark):
+    return scratch_db, seed(scratch_db, spark)
 
 
 @pytest.mark.integration
@@ -234,15 +240,19 @@ def test_every_chart_draws_no_data_yet_on_an_empty_database(scratch_db, tmp_path
 
 
 @pytest.mark.integration
-def test_history_chart_falls_back_to_transactions_before_the_batch_layer_ran(scratch_db, tmp_path):
+def test_history_chart_falls_back_to_the_hourly_rollups_before_the_batch_layer_ran(
+    scratch_db, spark, tmp_path
+):
     db = scratch_db.client[scratch_db.name + "_partial"]
     try:
-        db["transactions"].insert_many(chart_documents(transactions=50)["transactions"])
+        for name, docs in rollups(spark, chart_documents(transactions=50)["transactions"]).items():
+            db[name].insert_many(docs)
         chart = catalog.chart_spec("volume_history").build(db)
         assert not chart.panels[0].empty and chart.panels[0].data["transaction_count"].sum() == 50
-        assert "transactions" in chart.panels[0].source
+        assert "transactions_hourly" in chart.panels[0].source
         users = catalog.chart_spec("user_activity").build(db)
-        assert not users.panels[0].empty and users.panels[1].empty  # gaps need the profiles
+        # per-customer counts and gaps need the profiles; active customers come from the rollup
+        assert users.panels[0].empty and users.panels[1].empty and not users.panels[-1].empty
         assert "no data yet for:" in users.note()
     finally:
         scratch_db.client.drop_database(db.name)

@@ -29,9 +29,9 @@ needs_chromium = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def charts_dir(scratch_db, tmp_path_factory):
+def charts_dir(scratch_db, spark, tmp_path_factory):
     """Every chart rendered from the seeded database, and the dashboard built from them."""
-    seed(scratch_db)
+    seed(scratch_db, spark)
     out = tmp_path_factory.mktemp("charts")
     catalog.render_all(scratch_db, out, log=lambda _: None)
     build_dashboard(out)

@@ -2,8 +2,9 @@
 
 Window: 24 hours back from the wall clock (now), both when loading and when removing — the
 collection answers "what happened in the last day", and a replayed history older than that
-belongs in the lake and the long-term summaries, not here. (The demo's history ends now, so its
-last day is loaded.)
+belongs in the lake and the long-term summaries, not here. Rows dated after `now` (within the
+validator's clock-skew allowance) are loaded too: the load cursor passes every row it selects, so
+a row it skipped for being "in the future" would never be loaded.
 
 Documents: `_id` = transaction_id, every event field (darooghe.schema.FIELDS; `device_info` is {}
 for pos and nfc), `event_time` (UTC datetime), `event_date` ("YYYY-MM-DD", UTC), `event_hour`
@@ -12,59 +13,68 @@ valid, so loading inserts only documents not yet present (darooghe.mongo_write.i
 
 Loading is incremental: a cursor document in BATCH_STATE remembers, per Kafka partition, the last
 lake offset loaded; each load reads the lake rows after it (within the window), writes them from
-the Spark executors (foreachPartition, one client per partition, unordered batched inserts), and
-then advances the cursor. A load that fails before moving the cursor is simply repeated: the rows
-already written are refused as duplicates and counted.
+the Spark executors (foreachPartition, one client per partition, unordered batched inserts),
+refreshes the hourly rollups of the hours it touched, and then advances the cursor. A load that
+fails before moving the cursor is simply repeated: the rows already written are refused as
+duplicates and counted, and the rollups of their hours are recomputed whole.
 
-Partitioning strategy: the collection is partitioned by time. Every document carries its time
-bucket (event_date, event_hour) and `event_time`; retention is a range delete on the leading time
-key (`event_time < now - 24 h`), and every dashboard query is bounded by a time range first,
-then narrowed by merchant, category or customer. The indexes follow that: {event_time} (retention,
-time-window scans; it is the TTL index where the server has TTL), {event_date, event_hour}
-(volume per hour), {merchant_id, event_time}, {merchant_category, event_time},
-{customer_id, event_time} (drill-downs within the window). On a sharded MongoDB the same reasoning
-gives the shard key {merchant_id: "hashed"} for write spread, with event_time-bounded queries.
-FerretDB 1.x on SQLite creates these indexes but its planner uses only `_id` (explain shows a
-SCAN with filterPushdown false); on MongoDB the same queries use them (IXSCAN) — see
-`explain_dashboard_queries`.
+Partitioning: by the UTC hour. Every document carries its bucket (`event_date`, `event_hour`),
+and every query names buckets by equality (FerretDB pushes only equality down to PostgreSQL; see
+darooghe.mongo_indexes): a time range is the list of its hour buckets. The access paths are
+ACCESS_PATHS below, each with the index that serves it. Charts over the whole day do not read the
+1.44 M documents a day at the top rate holds: they read two hourly rollups, computed by Spark
+from the same lake rows when a load touches an hour (a few thousand documents a day):
+- `transactions_hourly`: per (hour, merchant): transactions by status, amount, approved amount,
+  commission (approved payments only), and approved count and commission per commission type;
+- `activity_hourly`: per hour: transactions and distinct active customers.
+(FerretDB 1.24 computes only the first accumulator of a `$group` — measured on both backends:
+`{"n": {"$sum": 1}, "s": {"$sum": "$x"}}` returns s = 0 — and decodes every matched document in
+its own process at ~20k documents/s, so a day's `$group` in the database would take over a minute.)
 
-TTL: an index with expireAfterSeconds is requested on event_time; the server's answer decides
-(FerretDB 1.x refuses it with NotImplemented; an index created without the option means the server
-ignored it). Where TTL is missing, the hourly retention run is what removes old documents; where
-it exists, retention still runs and finds (almost) nothing.
+Retention removes exactly the documents more than 24 hours old, one hour bucket per delete (at
+most an hour of traffic, ~60k documents at the top rate): whole buckets before the cutoff's hour,
+then the cutoff's own bucket filtered on `event_time`; the rollups of removed hours go with them.
+Every load runs it, so it needs no scheduler; the hourly `transactions_retention` asset runs it too.
+On MongoDB a TTL index on `event_time` does the same (detected: FerretDB 1.x refuses
+expireAfterSeconds with NotImplemented); retention then finds (almost) nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient
+from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from darooghe.batch.documents import for_documents, row_document
-from darooghe.mongo_write import insert_new, now_ms
-from darooghe.schema import FIELDS
+from darooghe.batch.columns import is_approved
+from darooghe.batch.documents import collect_documents, for_documents, row_document
+from darooghe.mongo_client import connect
+from darooghe.mongo_indexes import AccessPath, ensure_indexes as ensure_path_indexes, is_ferretdb, plan_facts
+from darooghe.mongo_write import insert_new, now_ms, replace_by_id
+from darooghe.schema import COMMISSION_TYPES, FIELDS, STATUSES
 
 COLLECTION = "transactions"
+HOURLY = "transactions_hourly"
+ACTIVITY = "activity_hourly"
 BATCH_STATE = "batch_state"
 RETENTION = dt.timedelta(hours=24)
+HOUR = dt.timedelta(hours=1)
 TTL_INDEX = "event_time_ttl"
-TIME_INDEX = "event_time"
-INDEXES = (
-    IndexModel([("event_date", ASCENDING), ("event_hour", ASCENDING)], name="event_date_hour"),
-    IndexModel([("merchant_id", ASCENDING), ("event_time", DESCENDING)], name="merchant_time"),
-    IndexModel(
-        [("merchant_category", ASCENDING), ("event_time", DESCENDING)], name="category_time"
-    ),
-    IndexModel([("customer_id", ASCENDING), ("event_time", DESCENDING)], name="customer_time"),
+
+ACCESS_PATHS = (
+    AccessPath("date_hour", COLLECTION, ("event_date", "event_hour"), "retention of an hour; one hour's transactions"),
+    AccessPath("merchant_hour", COLLECTION, ("merchant_id", "event_date", "event_hour"), "a merchant's transactions in an hour"),
+    AccessPath("category_hour", COLLECTION, ("merchant_category", "event_date", "event_hour"), "a category's transactions in an hour"),
+    AccessPath("customer_day", COLLECTION, ("customer_id", "event_date"), "a customer's transactions of a day (the API)"),
+    AccessPath("hourly_date", HOURLY, ("event_date", "event_hour"), "charts: volume, revenue, top merchants of the window"),
+    AccessPath("activity_date", ACTIVITY, ("event_date", "event_hour"), "charts: active customers per hour; retention's catalog"),
 )
-NOT_IMPLEMENTED = 238
 
 
 @dataclass(frozen=True)
@@ -81,37 +91,61 @@ class IndexReport:
         }
 
 
-def ensure_indexes(db: Database) -> IndexReport:
-    """Create the dashboard indexes and, where the server supports it, the TTL index (detected)."""
+def _ensure_ttl(db: Database) -> tuple[bool, str]:
     coll = db[COLLECTION]
-    present = coll.index_information()
-    # Only the missing ones: FerretDB 1.24 drops the connection (a server-side panic) when
-    # createIndexes names indexes that already exist.
-    missing = [model for model in INDEXES if model.document["name"] not in present]
-    if missing:
-        coll.create_indexes(missing)
     info = coll.index_information()
-    ttl, detail = False, ""
     if TTL_INDEX in info and "expireAfterSeconds" in info[TTL_INDEX]:
-        ttl, detail = True, "TTL index present"
-    else:
-        try:
-            coll.create_index(
-                [("event_time", ASCENDING)],
-                name=TTL_INDEX,
-                expireAfterSeconds=int(RETENTION.total_seconds()),
-            )
-            info = coll.index_information()
-            if "expireAfterSeconds" in info.get(TTL_INDEX, {}):
-                ttl, detail = True, "TTL index created"
-            else:
-                coll.drop_index(TTL_INDEX)
-                detail = "the server accepted expireAfterSeconds but did not keep it: no TTL"
-        except OperationFailure as exc:
-            detail = f"the server refused a TTL index (code {exc.code}: {exc.details.get('errmsg', exc)})"
-    if not ttl and TIME_INDEX not in coll.index_information():
-        coll.create_index([("event_time", ASCENDING)], name=TIME_INDEX)
-    return IndexReport(ttl, detail, tuple(sorted(coll.index_information())))
+        return True, "TTL index present"
+    try:
+        coll.create_index(
+            [("event_time", ASCENDING)], name=TTL_INDEX, expireAfterSeconds=int(RETENTION.total_seconds())
+        )
+    except OperationFailure as exc:
+        return False, f"the server refused a TTL index (code {exc.code}: {exc.details.get('errmsg', exc)})"
+    if "expireAfterSeconds" in coll.index_information().get(TTL_INDEX, {}):
+        return True, "TTL index created"
+    coll.drop_index(TTL_INDEX)
+    return False, "the server accepted expireAfterSeconds but did not keep it: no TTL"
+
+
+def ensure_indexes(db: Database, postgres_url: str | None = None) -> IndexReport:
+    """The index of every access path and, where the server supports it, the TTL index (detected).
+
+    `postgres_url`: FerretDB's PostgreSQL, where the indexes are made in SQL (darooghe.mongo_indexes).
+    """
+    made = ensure_path_indexes(db, ACCESS_PATHS, postgres_url)
+    ttl, detail = (False, "FerretDB 1.x has no TTL indexes (NotImplemented)") if is_ferretdb(db) else _ensure_ttl(db)
+    return IndexReport(ttl, detail, tuple(sorted(made)))
+
+
+# --- hour buckets ---------------------------------------------------------------------------------
+
+
+def hour_of(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def bucket(moment: dt.datetime) -> tuple[str, int]:
+    """The (event_date, event_hour) bucket of an instant, as the documents store it."""
+    utc = moment.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%d"), utc.hour
+
+
+def buckets_between(start: dt.datetime, end: dt.datetime) -> list[tuple[str, int]]:
+    """Every hour bucket that overlaps [start, end], oldest first."""
+    out, hour = [], hour_of(start)
+    while hour <= end:
+        out.append(bucket(hour))
+        hour += HOUR
+    return out
+
+
+def bucket_filter(date: str, hour: int) -> dict:
+    return {"event_date": date, "event_hour": hour}
+
+
+def bucket_id(date: str, hour: int) -> str:
+    return f"{date}|{hour:02d}"
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -124,10 +158,10 @@ def window_start(now: dt.datetime, retention: dt.timedelta = RETENTION) -> dt.da
 def recent_rows(
     lake: DataFrame, now: dt.datetime, cursor: dict[int, int] | None = None
 ) -> DataFrame:
-    """Lake rows with event_time in [now - 24 h, now] and, per partition, an offset after `cursor`."""
+    """Lake rows with event_time at or after now - 24 h and, per partition, an offset after `cursor`."""
     start = window_start(now)
     rows = lake.where(F.col("event_date") >= start.strftime("%Y-%m-%d")).where(
-        (F.col("event_time") >= F.lit(start)) & (F.col("event_time") <= F.lit(now))
+        F.col("event_time") >= F.lit(start)
     )
     if cursor:
         after = None
@@ -139,13 +173,20 @@ def recent_rows(
     return rows
 
 
+def with_bucket(rows: DataFrame) -> DataFrame:
+    """Rows plus their UTC hour bucket (the session time zone is UTC: darooghe.spark)."""
+    return rows.withColumn("bucket_date", F.date_format("event_time", "yyyy-MM-dd")).withColumn(
+        "bucket_hour", F.hour("event_time")
+    )
+
+
 def transaction_frame(rows: DataFrame) -> DataFrame:
     """The columns of a `transactions` document, in order."""
-    return rows.select(
+    return with_bucket(rows).select(
         *FIELDS,
         "event_time",
-        F.date_format("event_time", "yyyy-MM-dd").alias("event_date"),
-        F.hour("event_time").alias("event_hour"),
+        F.col("bucket_date").alias("event_date"),
+        F.col("bucket_hour").alias("event_hour"),
     )
 
 
@@ -159,7 +200,7 @@ def transaction_document(row, timestamps, ingested_at: dt.datetime) -> dict:
 def _write_partition(
     rows: Iterator, uri: str, database: str, timestamps, ingested_at, written, present
 ) -> None:
-    client = MongoClient(uri, serverSelectionTimeoutMS=10_000)
+    client = connect(uri)
     try:
         docs = (transaction_document(row, timestamps, ingested_at) for row in rows)
         result = insert_new(client[database], COLLECTION, docs)
@@ -169,21 +210,93 @@ def _write_partition(
         client.close()
 
 
+# --- hourly rollups -------------------------------------------------------------------------------
+
+
+def _approved(value) -> F.Column:
+    return F.sum(F.when(is_approved(), value).otherwise(0))
+
+
+def hourly_rollups(rows: DataFrame) -> tuple[list[dict], list[dict]]:
+    """The `transactions_hourly` and `activity_hourly` documents of `rows` (whole hours of them).
+
+    Volume counts every valid transaction; amount spent and commission only approved payments.
+    """
+    rows = with_bucket(rows)
+    keys = [F.col("bucket_date").alias("event_date"), F.col("bucket_hour").alias("event_hour")]
+    per_type = []
+    for ctype in COMMISSION_TYPES:
+        of_type = F.col("commission_type") == ctype
+        per_type += [
+            _approved(F.when(of_type, 1)).alias(f"approved_{ctype}"),
+            _approved(F.when(of_type, F.col("commission_amount"))).alias(f"commission_{ctype}"),
+        ]
+    merchants = rows.groupBy(*keys, "merchant_id").agg(
+        F.first("merchant_category").alias("merchant_category"),
+        F.count(F.lit(1)).alias("transactions"),
+        *[F.sum(F.when(F.col("status") == st, 1).otherwise(0)).alias(st) for st in STATUSES],
+        F.sum("amount").alias("amount"),
+        _approved(F.col("amount")).alias("approved_amount"),
+        _approved(F.col("commission_amount")).alias("commission"),
+        *per_type,
+    )
+    activity = rows.groupBy(*keys).agg(
+        F.count(F.lit(1)).alias("transactions"),
+        F.countDistinct("customer_id").alias("active_customers"),
+    )
+    hourly = collect_documents(
+        merchants, lambda d: f"{bucket_id(d['event_date'], d['event_hour'])}|{d['merchant_id']}"
+    )
+    return hourly, collect_documents(activity, lambda d: bucket_id(d["event_date"], d["event_hour"]))
+
+
+def refresh_rollups(
+    db: Database, lake: DataFrame, now: dt.datetime, hours: Iterable[tuple[str, int]]
+) -> int:
+    """Recompute the rollups of `hours` from every lake row of those hours in the window."""
+    hours = sorted(set(hours))
+    if not hours:
+        return 0
+    start = window_start(now)
+    dates = sorted({d for d, _ in hours})
+    chosen = None
+    for date, hour in hours:
+        cond = (F.col("bucket_date") == date) & (F.col("bucket_hour") == hour)
+        chosen = cond if chosen is None else chosen | cond
+    # The lake is partitioned by the UTC date, so this reads only the days of `hours`.
+    rows = with_bucket(lake.where(F.col("event_date").isin(*dates)))
+    rows = rows.where(F.col("event_time") >= F.lit(start)).where(chosen).drop("bucket_date", "bucket_hour")
+    hourly, activity = hourly_rollups(rows)
+    stamp = now_ms()
+    for doc in (*hourly, *activity):
+        doc["updated_at"] = stamp
+    # A merchant with no transaction left in an hour must lose its document: clear the hours first.
+    for date, hour in hours:
+        db[HOURLY].delete_many(bucket_filter(date, hour))
+    replace_by_id(db[HOURLY], hourly)
+    replace_by_id(db[ACTIVITY], activity)
+    return len(hourly) + len(activity)
+
+
 @dataclass
 class LoadResult:
     rows_selected: int = 0
     written: int = 0
     already_present: int = 0
+    hours_refreshed: int = 0
     window_start: dt.datetime | None = None
     cursor: dict[int, int] = field(default_factory=dict)
+    retention_removed: int = 0
 
     def as_metadata(self) -> dict:
         return {
             "rows_selected": self.rows_selected,
             "documents_inserted": self.written,
             "already_present": self.already_present,
+            "hours_refreshed": self.hours_refreshed,
             "window_start": self.window_start.isoformat() if self.window_start else "",
             "cursor": str(self.cursor),
+            "retention_removed": self.retention_removed,
         }
 
 
@@ -216,7 +329,8 @@ def load_recent_transactions(
     now: dt.datetime | None = None,
     log: Callable[[str], None] = print,
 ) -> LoadResult:
-    """Insert the lake's last-24-hour transactions not loaded yet; advance the cursor."""
+    """Insert the lake's last-24-hour transactions not loaded yet, refresh the rollups of the hours
+    they fall in, apply retention; then advance the cursor."""
     now = now or dt.datetime.now(dt.UTC)
     spark = lake.sparkSession
     lake_ends = {
@@ -229,32 +343,41 @@ def load_recent_transactions(
             f"transactions: the lake's offsets are behind the cursor {cursor} (a new lake?): reloading the window"
         )
         cursor = {}
-    rows = recent_rows(lake, now, cursor)
-    prepared, timestamps = for_documents(transaction_frame(rows))
-    written = spark.sparkContext.accumulator(0)
-    present = spark.sparkContext.accumulator(0)
-    selected = spark.sparkContext.accumulator(0)
+    rows = recent_rows(lake, now, cursor).cache()
+    try:
+        hours = [(r.bucket_date, r.bucket_hour) for r in with_bucket(rows).select("bucket_date", "bucket_hour").distinct().collect()]
+        prepared, timestamps = for_documents(transaction_frame(rows))
+        written = spark.sparkContext.accumulator(0)
+        present = spark.sparkContext.accumulator(0)
+        selected = spark.sparkContext.accumulator(0)
 
-    def count(row):
-        selected.add(1)
-        return row
+        def count(row):
+            selected.add(1)
+            return row
 
-    writer = functools.partial(
-        _write_partition,
-        uri=uri,
-        database=db.name,
-        timestamps=timestamps,
-        ingested_at=now_ms(),
-        written=written,
-        present=present,
-    )
-    prepared.rdd.map(count).foreachPartition(writer)
+        writer = functools.partial(
+            _write_partition,
+            uri=uri,
+            database=db.name,
+            timestamps=timestamps,
+            ingested_at=now_ms(),
+            written=written,
+            present=present,
+        )
+        prepared.rdd.map(count).foreachPartition(writer)
+    finally:
+        rows.unpersist()
+    refreshed = refresh_rollups(db, lake, now, hours)
+    retention = apply_retention(db, now, log=log)
     new_cursor = {**cursor, **{int(p): int(o) for p, o in lake_ends.items()}}
     write_cursor(db, lake_dir, new_cursor)
-    result = LoadResult(selected.value, written.value, present.value, window_start(now), new_cursor)
+    result = LoadResult(
+        selected.value, written.value, present.value, len(hours), window_start(now), new_cursor, retention.removed
+    )
     log(
         f"transactions: {result.rows_selected} lake rows in the window since {result.window_start:%Y-%m-%d %H:%M} UTC "
-        f"after the cursor, {result.written} inserted, {result.already_present} already present"
+        f"after the cursor, {result.written} inserted, {result.already_present} already present; "
+        f"rollups of {len(hours)} hours refreshed ({refreshed} documents)"
     )
     return result
 
@@ -266,101 +389,79 @@ def load_recent_transactions(
 class RetentionResult:
     cutoff: dt.datetime
     removed: int
+    hours: int = 0
 
     def as_metadata(self) -> dict:
-        return {"cutoff": self.cutoff.isoformat(), "documents_removed": self.removed}
+        return {"cutoff": self.cutoff.isoformat(), "documents_removed": self.removed, "hours_removed": self.hours}
 
 
-def apply_retention(db: Database, now: dt.datetime | None = None) -> RetentionResult:
-    """Delete the documents whose event time is more than 24 hours before `now`."""
+def apply_retention(
+    db: Database, now: dt.datetime | None = None, log: Callable[[str], None] = print
+) -> RetentionResult:
+    """Delete exactly the documents whose event time is more than 24 hours before `now`, one hour
+    bucket per delete, and the rollups of the hours that are gone."""
     now = now or dt.datetime.now(dt.UTC)
     cutoff = window_start(now)
-    removed = db[COLLECTION].delete_many({"event_time": {"$lt": cutoff}}).deleted_count
-    return RetentionResult(cutoff, removed)
+    first_kept = hour_of(cutoff)
+    # `activity_hourly` is the catalog of the hours present: every load refreshes the rollups of
+    # every hour it inserts into before it moves its cursor (a crash in between repeats the load).
+    catalog = {
+        (d["event_date"], d["event_hour"])
+        for d in db[ACTIVITY].find({}, {"event_date": 1, "event_hour": 1})
+        if "event_date" in d
+    }
+    removed = hours = 0
+    for date, hour in sorted(b for b in catalog if bucket_id(*b) < bucket_id(*bucket(first_kept))):
+        removed += db[COLLECTION].delete_many(bucket_filter(date, hour)).deleted_count
+        db[HOURLY].delete_many(bucket_filter(date, hour))
+        db[ACTIVITY].delete_one({"_id": bucket_id(date, hour)})
+        hours += 1
+    # The cutoff's own hour keeps its later documents; its rollup describes the whole hour and
+    # goes when the hour is entirely older than the window.
+    removed += db[COLLECTION].delete_many(
+        {**bucket_filter(*bucket(first_kept)), "event_time": {"$lt": cutoff}}
+    ).deleted_count
+    if removed:
+        log(f"transactions: retention removed {removed} documents older than {cutoff:%Y-%m-%d %H:%M:%S} UTC ({hours} whole hours)")
+    return RetentionResult(cutoff, removed, hours)
 
 
 # --- the dashboard queries and their plans --------------------------------------------------------
 
 
+def window_dates(now: dt.datetime) -> list[str]:
+    """The (one or two) UTC dates the last 24 hours fall on."""
+    return sorted({d for d, _ in buckets_between(window_start(now), now)})
+
+
 def dashboard_queries(
-    since: dt.datetime,
+    now: dt.datetime,
     merchant_id: str = "merch_1",
     customer_id: str = "cust_1",
     category: str = "retail",
 ) -> dict[str, dict]:
-    """The queries dashboards run on the detailed collection, as explainable commands."""
-    in_window = {"event_time": {"$gte": since}}
+    """One query per access path, as an explainable command: the newest hour, the newest day."""
+    date, hour = bucket(now)
+    this_hour = bucket_filter(date, hour)
     return {
-        "volume_by_hour": {
-            "aggregate": COLLECTION,
-            "pipeline": [
-                {"$match": in_window},
-                {
-                    "$group": {
-                        "_id": {"event_date": "$event_date", "event_hour": "$event_hour"},
-                        "transactions": {"$sum": 1},
-                    }
-                },
-            ],
-            "cursor": {},
-        },
-        "top_merchants_by_commission": {
-            "aggregate": COLLECTION,
-            "pipeline": [
-                {"$match": {**in_window, "status": "approved"}},
-                {"$group": {"_id": "$merchant_id", "commission": {"$sum": "$commission_amount"}}},
-                {"$sort": {"commission": -1}},
-                {"$limit": 5},
-            ],
-            "cursor": {},
-        },
-        "merchant_drilldown": {
-            "find": COLLECTION,
-            "filter": {"merchant_id": merchant_id, **in_window},
-            "sort": {"event_time": -1},
-        },
-        "category_window": {
-            "find": COLLECTION,
-            "filter": {"merchant_category": category, **in_window},
-        },
-        "customer_activity": {
-            "find": COLLECTION,
-            "filter": {"customer_id": customer_id, **in_window},
-        },
+        "date_hour": {"find": COLLECTION, "filter": this_hour, "projection": {"_id": 1}},
+        "merchant_hour": {"find": COLLECTION, "filter": {"merchant_id": merchant_id, **this_hour}},
+        "category_hour": {"find": COLLECTION, "filter": {"merchant_category": category, **this_hour}, "limit": 200},
+        "customer_day": {"find": COLLECTION, "filter": {"customer_id": customer_id, "event_date": date}},
+        "hourly_date": {"find": HOURLY, "filter": {"event_date": date}},
+        "activity_date": {"find": ACTIVITY, "filter": {"event_date": date}},
     }
 
 
-def _plan_facts(node, facts: dict) -> None:
-    if isinstance(node, dict):
-        stage = node.get("stage")
-        if stage == "IXSCAN":
-            facts["indexes"].add(node.get("indexName", "?"))
-        elif stage == "COLLSCAN":
-            facts["collscan"] = True
-        for value in node.values():
-            _plan_facts(value, facts)
-    elif isinstance(node, list):
-        for value in node:
-            _plan_facts(value, facts)
-    elif isinstance(node, str):
-        if "USING INDEX" in node or "USING COVERING INDEX" in node:
-            facts["indexes"].add(node.split("USING", 1)[1].strip())
-        elif node.startswith("id=") and "SCAN" in node:
-            facts["collscan"] = True
-
-
-def explain_dashboard_queries(db: Database, since: dt.datetime) -> dict[str, dict]:
-    """For each dashboard query: the index the server's plan uses, or that it scans the collection,
-    with FerretDB's pushdown flags when present."""
+def explain_dashboard_queries(db: Database, now: dt.datetime) -> dict[str, dict]:
+    """For each access path's query: the indexes the server's plan reads, or that it scans."""
     out = {}
-    for name, command in dashboard_queries(since).items():
+    for name, command in dashboard_queries(now).items():
         plan = db.command("explain", command, verbosity="queryPlanner")
-        facts = {"indexes": set(), "collscan": False}
-        _plan_facts(plan.get("queryPlanner", plan), facts)
-        _plan_facts(plan.get("stages", []), facts)
+        facts = plan_facts(plan)
         out[name] = {
-            "uses_index": sorted(facts["indexes"]),
-            "collection_scan": facts["collscan"] and not facts["indexes"],
+            "uses_index": facts["indexes"],
+            "collection_scan": facts["collection_scan"] and not facts["indexes"],
             "filter_pushdown": plan.get("filterPushdown"),
             "server": "FerretDB" if "ferretdbVersion" in plan.get("serverInfo", {}) else "MongoDB",
         }

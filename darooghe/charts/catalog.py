@@ -28,7 +28,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "volume_history",
         "Transactions and amount per day (history) and per hour (last 24 h).",
-        (src.SPENDING_TREND, src.TRANSACTIONS),
+        (src.SPENDING_TREND, src.TRANSACTIONS_HOURLY),
         volume.volume_history,
     ),
     ChartSpec(
@@ -40,7 +40,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "top_merchants",
         "Top 5 merchants by transaction count and by commission (last 24 h).",
-        (src.TRANSACTIONS,),
+        (src.TRANSACTIONS_HOURLY,),
         merchants.top_merchants,
     ),
     ChartSpec(
@@ -52,7 +52,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "user_activity",
         "Transactions per customer, activity frequency, new and active customers.",
-        (src.CUSTOMER_PROFILES, src.TRANSACTIONS),
+        (src.CUSTOMER_PROFILES, src.ACTIVITY_HOURLY),
         customers.user_activity,
     ),
     ChartSpec(
@@ -73,7 +73,7 @@ CHARTS: tuple[ChartSpec, ...] = (
     ChartSpec(
         "commission_by_type",
         "Commission by commission type, last 24 h and live.",
-        (src.TRANSACTIONS, src.LIVE_COMMISSION_BY_TYPE),
+        (src.TRANSACTIONS_HOURLY, src.LIVE_COMMISSION_BY_TYPE),
         revenue.commission_by_type,
     ),
     ChartSpec(

@@ -19,15 +19,8 @@ def user_activity(db: Database) -> Chart:
         db, src.CUSTOMER_PROFILES, ["customer_id", "txn_count", "first_seen", "last_seen"]
     )
     profiles = profiles.dropna(subset=["txn_count"])
-    visits = src.with_hour(
-        src.fetch(db, src.TRANSACTIONS, ["event_date", "event_hour", "customer_id", "status"])
-    )
+    activity = src.window_rollup(db, src.ACTIVITY_HOURLY, ["active_customers"])
     per_customer, per_customer_source = profiles[["txn_count"]], src.CUSTOMER_PROFILES
-    if per_customer.empty:
-        # Before the batch layer has run, count the detailed last-24h transactions instead.
-        approved = visits[visits["status"] == "approved"]
-        per_customer = approved.groupby("customer_id").size().reset_index(name="txn_count")
-        per_customer_source = f"{src.CUSTOMER_PROFILES} and {src.TRANSACTIONS}"
 
     gaps = pd.DataFrame(columns=["hours_between"])
     new_per_day = pd.DataFrame(columns=["day", "new_customers"])
@@ -43,13 +36,13 @@ def user_activity(db: Database) -> Chart:
             first.dt.floor("D").value_counts().rename_axis("day").reset_index(name="new_customers")
         )
 
-    active = visits.groupby("hour")["customer_id"].nunique().reset_index(name="active_customers")
+    active = activity[["hour", "active_customers"]]
 
     return Chart(
         name="user_activity",
         title="Customer activity",
-        sources=(src.CUSTOMER_PROFILES, src.TRANSACTIONS),
-        rows_read=len(profiles) + len(visits),
+        sources=(src.CUSTOMER_PROFILES, src.ACTIVITY_HOURLY),
+        rows_read=len(profiles) + len(activity),
         panels=[
             Panel(
                 "Transactions per customer",
@@ -88,7 +81,7 @@ def user_activity(db: Database) -> Chart:
                 y="active_customers",
                 xlabel="Hour (UTC)",
                 ylabel="Distinct customers",
-                source=src.TRANSACTIONS,
+                source=src.ACTIVITY_HOURLY,
                 bucket=HOUR,
             ),
         ],

@@ -12,19 +12,16 @@ TOP = 5
 
 
 def top_merchants(db: Database) -> Chart:
-    txns = src.fetch(db, src.TRANSACTIONS, ["merchant_id", "status", "commission_amount"])
-    txns = txns.dropna(subset=["merchant_id"])
-    by_count = src.top(txns.groupby("merchant_id").size(), TOP, "transactions")
-    # Commission is collected on approved payments only (SPEC section 5).
-    approved = txns[txns["status"] == "approved"]
-    by_commission = src.top(
-        approved.groupby("merchant_id")["commission_amount"].sum(), TOP, "commission"
-    )
+    hourly = src.window_rollup(db, src.TRANSACTIONS_HOURLY, ["merchant_id", "transactions", "commission"])
+    per_merchant = hourly.dropna(subset=["merchant_id"]).groupby("merchant_id")[["transactions", "commission"]].sum()
+    by_count = src.top(per_merchant["transactions"], TOP, "transactions")
+    # The rollup's commission counts approved payments only: a declined payment collects none.
+    by_commission = src.top(per_merchant["commission"], TOP, "commission")
     return Chart(
         name="top_merchants",
         title=f"Top {TOP} merchants, last 24 h",
-        sources=(src.TRANSACTIONS,),
-        rows_read=len(txns),
+        sources=(src.TRANSACTIONS_HOURLY,),
+        rows_read=len(hourly),
         panels=[
             Panel(
                 f"Top {TOP} by transaction count",
@@ -34,7 +31,7 @@ def top_merchants(db: Database) -> Chart:
                 y="merchant_id",
                 xlabel="Transactions (all valid)",
                 ylabel="Merchant",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
             ),
             Panel(
                 f"Top {TOP} by commission",
@@ -44,7 +41,7 @@ def top_merchants(db: Database) -> Chart:
                 y="merchant_id",
                 xlabel="Commission on approved payments ({irr})",
                 ylabel="Merchant",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
                 irr_column="commission",
             ),
         ],

@@ -28,14 +28,18 @@ def _live(db: Database, collection: str, fields: list[str]) -> pd.DataFrame:
 
 
 def commission_by_type(db: Database) -> Chart:
-    txns = src.fetch(db, src.TRANSACTIONS, ["commission_type", "status", "commission_amount"])
-    # Commission is collected on approved payments only (SPEC section 5).
-    approved = txns[txns["status"] == "approved"].dropna(subset=["commission_type"])
-    totals = (
-        approved.groupby("commission_type")["commission_amount"]
-        .agg(total_commission="sum", transactions="size")
-        .reset_index()
+    # The rollup counts commission on approved payments only: a declined payment collects none.
+    fields = [f"{kind}_{ctype}" for ctype in schema.COMMISSION_TYPES for kind in ("approved", "commission")]
+    rollup = src.window_rollup(db, src.TRANSACTIONS_HOURLY, fields)
+    sums = rollup[fields].sum()
+    totals = pd.DataFrame(
+        {
+            "commission_type": list(schema.COMMISSION_TYPES),
+            "total_commission": [sums[f"commission_{t}"] for t in schema.COMMISSION_TYPES],
+            "transactions": [sums[f"approved_{t}"] for t in schema.COMMISSION_TYPES],
+        }
     )
+    totals = totals[totals["transactions"] > 0].reset_index(drop=True)
     totals["avg_commission"] = totals["total_commission"] / totals["transactions"]
     totals = _ordered(totals, "commission_type", schema.COMMISSION_TYPES)
     live = _live(
@@ -44,8 +48,8 @@ def commission_by_type(db: Database) -> Chart:
     return Chart(
         name="commission_by_type",
         title="Commission by commission type",
-        sources=(src.TRANSACTIONS, src.LIVE_COMMISSION_BY_TYPE),
-        rows_read=len(txns) + len(live),
+        sources=(src.TRANSACTIONS_HOURLY, src.LIVE_COMMISSION_BY_TYPE),
+        rows_read=len(rollup) + len(live),
         panels=[
             Panel(
                 "Total commission, last 24 h",
@@ -56,7 +60,7 @@ def commission_by_type(db: Database) -> Chart:
                 hue="commission_type",
                 xlabel="Commission type",
                 ylabel="Commission ({irr})",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
                 irr_column="total_commission",
             ),
             Panel(
@@ -68,7 +72,7 @@ def commission_by_type(db: Database) -> Chart:
                 hue="commission_type",
                 xlabel="Commission type",
                 ylabel="Commission per payment ({irr})",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
                 irr_column="avg_commission",
             ),
             Panel(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from pymongo.database import Database
 
+from darooghe import schema
 from darooghe.charts import sources as src
 from darooghe.charts.model import Chart, Panel
 
@@ -22,36 +23,38 @@ def volume_history(db: Database) -> Chart:
         {"period": "day"},
     )
     daily_source = src.SPENDING_TREND
-    txns = src.with_hour(
-        src.fetch(db, src.TRANSACTIONS, ["event_date", "event_hour", "status", "amount"])
+    rollup = src.window_rollup(
+        db, src.TRANSACTIONS_HOURLY, [*schema.STATUSES, "approved_amount"]
     )
-    approved = txns[txns["status"] == "approved"]
-    # Volume counts every valid transaction; spending only approved ones (SPEC section 5).
-    hourly = txns.groupby(["hour", "status"]).size().reset_index(name="transaction_count")
-    hourly_amount = approved.groupby("hour")["amount"].sum().reset_index()
+    by_hour = rollup.groupby("hour")[[*schema.STATUSES, "approved_amount"]].sum()
+    # Volume counts every valid transaction; spending only approved ones.
+    hourly = (
+        by_hour[list(schema.STATUSES)]
+        .rename_axis(columns="status")
+        .stack()
+        .rename("transaction_count")
+        .reset_index()
+    )
+    hourly = hourly[hourly["transaction_count"] > 0].reset_index(drop=True)
+    hourly_amount = by_hour["approved_amount"].rename("amount").reset_index()
     if daily.empty:
-        # Before the batch layer has run, the detailed last-24h transactions still give a day or two.
-        daily = (
-            pd.DataFrame(
-                {
-                    "transaction_count": txns.groupby(txns["hour"].dt.floor("D")).size(),
-                    "total_amount": approved.groupby(approved["hour"].dt.floor("D"))[
-                        "amount"
-                    ].sum(),
-                }
-            )
-            .fillna(0)
-            .rename_axis("period_start")
-            .reset_index()
+        # Before the batch layer has run, the last 24 hours' rollups still give a day or two.
+        per_day = by_hour.groupby(by_hour.index.floor("D")).sum()
+        daily = pd.DataFrame(
+            {
+                "period_start": per_day.index,
+                "transaction_count": per_day[list(schema.STATUSES)].sum(axis=1).to_numpy(),
+                "total_amount": per_day["approved_amount"].to_numpy(),
+            }
         )
-        daily_source = f"{src.SPENDING_TREND} and {src.TRANSACTIONS}"
+        daily_source = f"{src.SPENDING_TREND} and {src.TRANSACTIONS_HOURLY}"
     else:
         daily["period_start"] = src.utc_naive(daily["period_start"])
     return Chart(
         name="volume_history",
         title="Transaction volume over time (history)",
-        sources=(src.SPENDING_TREND, src.TRANSACTIONS),
-        rows_read=len(daily) + len(txns),
+        sources=(src.SPENDING_TREND, src.TRANSACTIONS_HOURLY),
+        rows_read=len(daily) + len(rollup),
         panels=[
             Panel(
                 "Transactions per day",
@@ -86,7 +89,7 @@ def volume_history(db: Database) -> Chart:
                 legend_title="status",
                 xlabel="Hour (UTC)",
                 ylabel="Transactions per hour",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
                 bucket=HOUR,
             ),
             Panel(
@@ -97,7 +100,7 @@ def volume_history(db: Database) -> Chart:
                 y="amount",
                 xlabel="Hour (UTC)",
                 ylabel="Amount ({irr})",
-                source=src.TRANSACTIONS,
+                source=src.TRANSACTIONS_HOURLY,
                 bucket=HOUR,
                 irr_column="amount",
             ),

@@ -82,9 +82,9 @@ class ProfileSource:
         return f"MongoDB {self.settings.mongo_db}.{PROFILES_COLLECTION}"
 
     def _collection(self):
-        from pymongo import MongoClient
+        from darooghe.mongo_client import connect
 
-        client = MongoClient(self.settings.mongo_uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+        client = connect(self.settings.mongo_uri, serverSelectionTimeoutMS=3000)
         return client, client[self.settings.mongo_db][PROFILES_COLLECTION]
 
     def fingerprint(self) -> str:

@@ -22,6 +22,8 @@ from darooghe_assets.resources import MongoResource
 #: collection -> key of the asset that writes it (asset key = collection name, see constants)
 COLLECTION_KEYS = {
     src.TRANSACTIONS: c.TRANSACTIONS_COLLECTION,
+    src.TRANSACTIONS_HOURLY: c.TRANSACTIONS_COLLECTION,  # rollups written with the transactions
+    src.ACTIVITY_HOURLY: c.TRANSACTIONS_COLLECTION,
     src.SPENDING_TREND: dg.AssetKey(src.SPENDING_TREND),  # batch layer; not in constants yet
     src.CUSTOMER_PROFILES: c.CUSTOMER_PROFILES,
     src.CUSTOMER_SEGMENTS: c.CUSTOMER_SEGMENTS,

@@ -242,8 +242,11 @@ def matches_lake(
             },
             c.TRANSACTIONS_COLLECTION: lambda: {
                 "documents_in_window": (
-                    db[ts.COLLECTION].count_documents(
-                        {"event_time": {"$gte": cutoff, "$lte": now}}
+                    sum(
+                        db[ts.COLLECTION].count_documents(
+                            {"event_date": day, "event_time": {"$gte": cutoff, "$lte": now}}
+                        )
+                        for day in ts.window_dates(now)
                     ),
                     figures.in_window or 0,
                 )
