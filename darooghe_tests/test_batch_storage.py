@@ -10,14 +10,19 @@ import pytest
 
 from darooghe.batch import summaries
 from darooghe.batch.transactions_store import (
+    ACCESS_PATHS,
+    ACTIVITY,
     COLLECTION,
+    HOURLY,
     apply_retention,
+    buckets_between,
     ensure_indexes,
     explain_dashboard_queries,
     load_recent_transactions,
 )
 from darooghe.mongo_write import insert_new, replace_collection
 from darooghe.schema import FIELDS
+from darooghe.services import postgres
 from darooghe_tests.batch_data import lake_frame, txn
 
 pytestmark = pytest.mark.integration
@@ -66,44 +71,62 @@ def test_insert_new_counts_what_was_there(mongo_db):
     assert (result.written, result.already_present) == (2, 3)
 
 
-def test_ttl_is_detected_and_dashboard_indexes_exist(mongo_db):
-    report = ensure_indexes(mongo_db)
-    # FerretDB 1.x refuses expireAfterSeconds (NotImplemented, 238): no TTL, a plain time index
-    assert report.ttl is False and "238" in report.ttl_detail
-    assert {
-        "event_time",
-        "merchant_time",
-        "category_time",
-        "customer_time",
-        "event_date_hour",
-    } <= set(report.indexes)
-    again = ensure_indexes(mongo_db)
-    assert again.indexes == report.indexes
+def test_ttl_is_detected_and_an_index_serves_every_access_path(db, stack):
+    report = ensure_indexes(db, postgres.url(stack))
+    # FerretDB 1.x has no TTL: retention removes old documents
+    assert report.ttl is False and "NotImplemented" in report.ttl_detail
+    per_collection = {}
+    for path in ACCESS_PATHS:
+        per_collection.setdefault(path.collection, set()).update(path.fields)
+    assert len(report.indexes) == sum(len(f) for f in per_collection.values())
+    assert all(name.endswith("_gin") for name in report.indexes)
+    assert ensure_indexes(db, postgres.url(stack)).indexes == report.indexes
 
 
-def test_explain_shows_the_plans_of_the_dashboard_queries(mongo_db):
-    ensure_indexes(mongo_db)
-    mongo_db[COLLECTION].insert_one(
-        {"_id": "x", "event_time": dt.datetime.now(UTC), "merchant_id": "merch_1"}
-    )
-    plans = explain_dashboard_queries(mongo_db, dt.datetime.now(UTC) - dt.timedelta(hours=24))
-    assert set(plans) == {
-        "volume_by_hour",
-        "top_merchants_by_commission",
-        "merchant_drilldown",
-        "category_window",
-        "customer_activity",
-    }
+def _day_of_documents(now: dt.datetime, n: int) -> list[dict]:
+    """`n` transaction-shaped documents spread over the 24 hours before `now`."""
+    docs = []
+    for i in range(n):
+        t = now - dt.timedelta(seconds=i * 86_400 / n)
+        docs.append(
+            {
+                "_id": f"t{i:06d}",
+                "merchant_id": f"merch_{i % 50}",
+                "merchant_category": ("retail", "food_service", "entertainment")[i % 3],
+                "customer_id": f"cust_{i % 1000}",
+                "amount": 100_000 + i,
+                "event_time": t,
+                "event_date": t.strftime("%Y-%m-%d"),
+                "event_hour": t.hour,
+            }
+        )
+    return docs
+
+
+def test_every_access_path_is_an_index_scan_on_postgresql(db, stack):
+    """FerretDB returns PostgreSQL's plan: each documented query must read an index, not the table."""
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    insert_new(db, COLLECTION, _day_of_documents(now, 30_000))
+    rollup = [
+        {"_id": f"{d}|{h:02d}|{m}", "event_date": d, "event_hour": h, "merchant_id": m}
+        for d, h in buckets_between(now - dt.timedelta(hours=24), now)
+        for m in range(40)
+    ]
+    insert_new(db, HOURLY, rollup)
+    ensure_indexes(db, postgres.url(stack))  # also ANALYZEs the tables it indexes
+    plans = explain_dashboard_queries(db, now)
+    assert set(plans) == {p.name for p in ACCESS_PATHS}
     for name, plan in plans.items():
         print(name, plan)
-        assert plan["server"] == "FerretDB"
-        # FerretDB on SQLite plans every non-_id filter as a full scan: the indexes serve MongoDB.
-        assert plan["collection_scan"] is True and plan["filter_pushdown"] is False
+        assert plan["server"] == "FerretDB" and plan["filter_pushdown"] is True, name
+        assert plan["uses_index"] and not plan["collection_scan"], name
+        assert all(index.endswith("_gin") for index in plan["uses_index"]), name
 
 
-def test_load_window_cursor_and_retention(spark, db, stack, tmp_path):
+def test_load_window_cursor_rollups_and_retention(spark, db, stack, tmp_path):
     now = dt.datetime.now(UTC).replace(microsecond=0)
-    ages = {"a": 1, "b": 10, "c": 23.5, "d": 25, "e": 72}  # hours before now
+    # hours before now; "f" is dated 20 minutes after now (a producer clock within the allowance)
+    ages = {"a": 1, "b": 10, "c": 23.5, "d": 25, "e": 72, "f": -1 / 3}
     history = [
         txn(
             now - dt.timedelta(hours=h),
@@ -117,9 +140,10 @@ def test_load_window_cursor_and_retention(spark, db, stack, tmp_path):
     first = load_recent_transactions(
         lake, db, stack.mongo_uri, str(tmp_path), now=now, log=lambda m: None
     )
-    assert (first.rows_selected, first.written, first.already_present) == (3, 3, 0)
+    assert (first.rows_selected, first.written, first.already_present) == (4, 4, 0)
     docs = {d["_id"]: d for d in db[COLLECTION].find()}
-    assert set(docs) == {"a", "b", "c"}
+    # "f" is loaded although it is after now: the cursor passed it, a later load would not see it
+    assert set(docs) == {"a", "b", "c", "f"}
     a = docs["a"]
     assert [k for k in a if k in FIELDS] == list(FIELDS)
     assert a["event_time"] == now - dt.timedelta(hours=1)
@@ -130,26 +154,36 @@ def test_load_window_cursor_and_retention(spark, db, stack, tmp_path):
     assert a["device_info"] == {"os": "Android", "app_version": "2.4.1", "device_model": "Pixel 9"}
     assert docs["b"]["device_info"] == {} and docs["b"]["failure_reason"] is None
     assert a["location"] == {"lat": 35.6892, "lng": 51.3890} and isinstance(a["amount"], int)
+    # one rollup document per (hour, merchant) and per hour, summing to the documents loaded
+    assert sum(d["transactions"] for d in db[ACTIVITY].find()) == 4
+    assert sum(d["transactions"] for d in db[HOURLY].find()) == 4
+    assert {d["_id"] for d in db[ACTIVITY].find()} == {
+        f"{d['event_date']}|{d['event_hour']:02d}" for d in docs.values()
+    }
 
     # nothing new after the cursor: a second load selects nothing and changes nothing
     second = load_recent_transactions(
         lake, db, stack.mongo_uri, str(tmp_path), now=now, log=lambda m: None
     )
     assert (second.rows_selected, second.written) == (0, 0)
-    assert db[COLLECTION].count_documents({}) == 3
+    assert db[COLLECTION].count_documents({}) == 4
 
     # a lost cursor: everything in the window is offered again, and refused as present
     db.batch_state.delete_many({})
     third = load_recent_transactions(
         lake, db, stack.mongo_uri, str(tmp_path), now=now, log=lambda m: None
     )
-    assert (third.rows_selected, third.written, third.already_present) == (3, 0, 3)
+    assert (third.rows_selected, third.written, third.already_present) == (4, 0, 4)
+    assert sum(d["transactions"] for d in db[ACTIVITY].find()) == 4
 
-    # two hours later, "c" (23.5 h old then) is over 24 h old: retention removes exactly it
-    result = apply_retention(db, now + dt.timedelta(hours=2))
+    # two hours later, "c" (23.5 h old then) is over 24 h old: retention removes exactly it,
+    # and the rollups of its hour, which is then wholly older than the window
+    later = now + dt.timedelta(hours=2)
+    result = apply_retention(db, later, log=lambda m: None)
     assert result.removed == 1
-    assert {d["_id"] for d in db[COLLECTION].find()} == {"a", "b"}
-    assert apply_retention(db, now + dt.timedelta(hours=2)).removed == 0
+    assert {d["_id"] for d in db[COLLECTION].find()} == {"a", "b", "f"}
+    assert apply_retention(db, later, log=lambda m: None).removed == 0
+    assert sum(d["transactions"] for d in db[ACTIVITY].find()) == 3
 
 
 DAILY = [

@@ -72,9 +72,9 @@ ACCESS_PATHS = (
     AccessPath("merchant_hour", COLLECTION, ("merchant_id", "event_date", "event_hour"), "a merchant's transactions in an hour"),
     AccessPath("category_hour", COLLECTION, ("merchant_category", "event_date", "event_hour"), "a category's transactions in an hour"),
     AccessPath("customer_day", COLLECTION, ("customer_id", "event_date"), "a customer's transactions of a day (the API)"),
-    AccessPath("hourly_date", HOURLY, ("event_date", "event_hour"), "charts: volume, revenue, top merchants of the window"),
-    AccessPath("activity_date", ACTIVITY, ("event_date", "event_hour"), "charts: active customers per hour; retention's catalog"),
+    AccessPath("rollup_hour", HOURLY, ("event_date", "event_hour"), "an hour's rollups: refreshed, removed; charts read a day"),
 )
+# `activity_hourly` holds one document per hour (25 at most): read whole, written by `_id`.
 
 
 @dataclass(frozen=True)
@@ -448,8 +448,7 @@ def dashboard_queries(
         "merchant_hour": {"find": COLLECTION, "filter": {"merchant_id": merchant_id, **this_hour}},
         "category_hour": {"find": COLLECTION, "filter": {"merchant_category": category, **this_hour}, "limit": 200},
         "customer_day": {"find": COLLECTION, "filter": {"customer_id": customer_id, "event_date": date}},
-        "hourly_date": {"find": HOURLY, "filter": {"event_date": date}},
-        "activity_date": {"find": ACTIVITY, "filter": {"event_date": date}},
+        "rollup_hour": {"find": HOURLY, "filter": this_hour},
     }
 
 
