@@ -20,7 +20,9 @@ from darooghe.batch.transactions_store import (
     explain_dashboard_queries,
     load_recent_transactions,
 )
-from darooghe.mongo_write import insert_new, replace_collection
+from pymongo.errors import OperationFailure
+
+from darooghe.mongo_write import STAGING, clean_leftovers, insert_new, replace_collection
 from darooghe.schema import FIELDS
 from darooghe.services import postgres
 from darooghe_tests.batch_data import lake_frame, txn
@@ -63,6 +65,36 @@ def test_replace_collection_with_no_documents_leaves_an_empty_collection(mongo_d
     replace_collection(mongo_db, "things", [{"_id": 1}])
     replace_collection(mongo_db, "things", [])
     assert "things" in mongo_db.list_collection_names() and mongo_db.things.count_documents({}) == 0
+
+
+def test_a_failed_swap_keeps_the_old_collection(mongo_db, monkeypatch):
+    """FerretDB has no dropTarget: the old copy is set aside, never dropped before the new is in."""
+    from darooghe import mongo_write
+
+    replace_collection(mongo_db, "things", [{"_id": 1, "v": "old"}])
+    real = mongo_write._rename
+
+    def rename_fails_into_place(db, source, target, **options):
+        if STAGING in source and target == "things" and not options:
+            raise OperationFailure("injected: rename into place failed")
+        real(db, source, target, **options)
+
+    monkeypatch.setattr(mongo_write, "_rename", rename_fails_into_place)
+    with pytest.raises(OperationFailure, match="injected"):
+        replace_collection(mongo_db, "things", [{"_id": 2, "v": "new"}])
+    assert [(d["_id"], d["v"]) for d in mongo_db.things.find()] == [(1, "old")]
+    assert [n for n in mongo_db.list_collection_names() if "__" in n] == []
+
+
+def test_leftovers_of_a_dead_run_are_cleaned_or_restored(mongo_db):
+    """A run that died between its renames left `things` missing and the old copy set aside."""
+    mongo_db["things__previous_abc"].insert_one({"_id": 1})
+    mongo_db["things__staging_1000_dead"].insert_one({"_id": 9})  # started in 1970: stale
+    done = clean_leftovers(mongo_db, "things")
+    assert sorted(done) == ["dropped things__staging_1000_dead", "restored things from things__previous_abc"]
+    assert [d["_id"] for d in mongo_db.things.find()] == [1]
+    replace_collection(mongo_db, "things", [{"_id": 2}])
+    assert sorted(mongo_db.list_collection_names()) == ["things"]
 
 
 def test_insert_new_counts_what_was_there(mongo_db):
