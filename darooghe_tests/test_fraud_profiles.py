@@ -90,3 +90,23 @@ def test_profiles_from_mongodb(stack, mongo_db):
     )
     assert source.fingerprint() != before
     assert json.loads(json.dumps(source.load())) == {"cust_1": 5.0}
+
+
+@pytest.mark.integration
+def test_a_missing_profiles_collection_keeps_the_previous_averages_and_says_so(stack, mongo_db, tmp_path):
+    """A vanished `customer_profiles` must not silently switch AMOUNT_ANOMALY off."""
+    mongo_db["customer_profiles"].insert_one(
+        {"_id": "cust_1", "customer_id": "cust_1", "avg_amount": 100.0, "updated_at": datetime.now(UTC)}
+    )
+    snapshot = ProfileSnapshot(tmp_path / "snapshot.json")
+    messages: list[str] = []
+    refresher = ProfileRefresher(
+        ProfileSource(None, load_settings()), snapshot, refresh_seconds=0, log=messages.append
+    )
+    assert refresher.refresh(force=True) and snapshot.read() == {"cust_1": 100.0}
+    mongo_db.drop_collection("customer_profiles")
+    with pytest.raises(LookupError, match="customer_profiles.*missing"):
+        ProfileSource(None, load_settings()).load()
+    assert not refresher.refresh(force=True)
+    assert snapshot.read() == {"cust_1": 100.0}
+    assert "missing" in messages[-1] and "keeping the previous snapshot" in messages[-1]

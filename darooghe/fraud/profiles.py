@@ -105,6 +105,12 @@ class ProfileSource:
             return load_profiles_file(self.path)
         client, coll = self._collection()
         try:
+            if PROFILES_COLLECTION not in coll.database.list_collection_names():
+                # Empty averages would quietly stop AMOUNT_ANOMALY from judging anyone.
+                raise LookupError(
+                    f"{self.describe()} is missing: run the batch layer (customer_profiles); "
+                    "AMOUNT_ANOMALY judges no customer without it"
+                )
             averages = {}
             for doc in coll.find({}, {"customer_id": 1, "avg_amount": 1}):
                 cid = doc.get("customer_id") or doc.get("_id")
