@@ -6,6 +6,7 @@ import dataclasses
 import socket
 import uuid
 
+import psutil
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
@@ -18,10 +19,11 @@ from darooghe.topics import ALL_TOPICS
 pytestmark = pytest.mark.integration
 
 
-def test_status_reports_both_services_healthy(stack):
+def test_status_reports_every_service_healthy(stack):
     rows = {r.name: r for r in services.status(stack)}
-    assert rows["kafka"].healthy and rows["mongodb"].healthy
+    assert rows["kafka"].healthy and rows["mongodb"].healthy and rows["postgres"].healthy
     assert rows["kafka"].address == stack.kafka_bootstrap
+    assert "PostgreSQL 18" in rows["postgres"].detail
 
 
 def test_up_twice_is_harmless(stack):
@@ -29,6 +31,7 @@ def test_up_twice_is_harmless(stack):
     services.up(stack, log=lines.append)
     assert any("kafka: already running" in ln for ln in lines)
     assert any("ferretdb: already running" in ln for ln in lines)
+    assert any("postgres: already running" in ln for ln in lines)
     assert any("topics: 8 ready (all existed)" in ln for ln in lines)
 
 
@@ -94,6 +97,33 @@ def test_taken_port_is_refused_with_its_owner(stack, tmp_path):
         other = dataclasses.replace(stack, home=tmp_path / "home", mongo_port=port)
         with pytest.raises(ServiceError, match=rf"port {port} \(DAROOGHE_MONGO_PORT\).*already taken"):
             services._start_ferretdb(other, log=lambda _: None)
+
+
+def test_postgres_listens_on_loopback_only_with_a_password_kept_in_the_home(stack):
+    from darooghe.services import postgres
+
+    secret = stack.postgres_dir / "password"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text().strip()) >= 24
+    assert postgres.ready(stack).startswith("18.")
+    owners = [
+        c.laddr.ip
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port == stack.postgres_port
+    ]
+    assert owners and set(owners) == {"127.0.0.1"}
+    # FerretDB reaches it with the password from its environment, never from its command line
+    pid = ManagedProcess("ferretdb", stack).pid()
+    assert pid and postgres.password(stack) not in " ".join(psutil.Process(pid).cmdline())
+
+
+def test_taken_postgres_port_is_refused_with_its_owner(stack, tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        port = squatter.getsockname()[1]
+        other = dataclasses.replace(stack, home=tmp_path / "home", postgres_port=port)
+        with pytest.raises(ServiceError, match=rf"port {port} \(DAROOGHE_POSTGRES_PORT\).*already taken"):
+            services._start_postgres(other, log=lambda _: None)
 
 
 def test_stale_pid_file_is_cleared(stack, tmp_path, capsys):

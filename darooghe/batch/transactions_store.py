@@ -440,11 +440,12 @@ def dashboard_queries(
     customer_id: str = "cust_1",
     category: str = "retail",
 ) -> dict[str, dict]:
-    """One query per access path, as an explainable command: the newest hour, the newest day."""
+    """One query per access path, as an explainable command: the newest hour, the newest day.
+    Lists of an hour's transactions are pages (`limit`: FerretDB pushes it down with the filter)."""
     date, hour = bucket(now)
     this_hour = bucket_filter(date, hour)
     return {
-        "date_hour": {"find": COLLECTION, "filter": this_hour, "projection": {"_id": 1}},
+        "date_hour": {"find": COLLECTION, "filter": this_hour, "limit": 200},
         "merchant_hour": {"find": COLLECTION, "filter": {"merchant_id": merchant_id, **this_hour}},
         "category_hour": {"find": COLLECTION, "filter": {"merchant_category": category, **this_hour}, "limit": 200},
         "customer_day": {"find": COLLECTION, "filter": {"customer_id": customer_id, "event_date": date}},
