@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 DEFAULT_LATENESS = "2m"
+#: Deletes the work directory before a run: an order for one start, never part of a job's settings.
+FRESH = "--fresh"
 _UNITS_MS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}
 
 
@@ -19,6 +21,12 @@ def parse_duration_ms(text: str) -> int:
         )
     value = float(m.group(1)) * _UNITS_MS[m.group(2) or "s"]
     return round(value)
+
+
+def without_fresh(job_args: list[str]) -> list[str]:
+    """`job_args` minus FRESH (and the prefixes argparse takes for it), for what is kept to restart
+    a job with: a restart that deleted the checkpoint would reprocess everything or lose state."""
+    return [a for a in job_args if not (len(a) >= 3 and FRESH.startswith(a))]
 
 
 def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
@@ -58,7 +66,7 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
         "default under $DAROOGHE_HOME/checkpoints, one per source and sink",
     )
     p.add_argument(
-        "--fresh",
+        FRESH,
         action="store_true",
         help="delete the work directory first (start over instead of resuming)",
     )
