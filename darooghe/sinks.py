@@ -70,7 +70,7 @@ METRIC_GROUP_FIELD = {
 TOP_MERCHANTS_RANKS = 5
 _WRITE_CHUNK = 1000
 #: A sink reads and writes its topic this many records at a time at most...
-CHUNK_RECORDS = 5000
+CHUNK_RECORDS = 20_000
 #: ...and this many bytes of keys and values at most (records may be up to a megabyte each).
 CHUNK_BYTES = 8 * 1024 * 1024
 #: Consumer settings of a sink: the client's read-ahead queue bounded near one chunk (its default
