@@ -356,7 +356,8 @@ def default_dead_letters(sink: str) -> DeadLetters:
 
 def check_storable(value: object, where: str, path: str = "") -> None:
     """Refuse what FerretDB/MongoDB cannot store or chokes on: field names starting with '$' or
-    containing '.' or NUL, and non-finite numbers (a NaN closes FerretDB's connection)."""
+    containing '.' or NUL, arrays directly inside arrays (FerretDB stores none), and non-finite
+    numbers (a NaN closes FerretDB's connection)."""
     if isinstance(value, dict):
         for key, item in value.items():
             name = str(key)
@@ -365,6 +366,8 @@ def check_storable(value: object, where: str, path: str = "") -> None:
             check_storable(item, where, f"{path}{name}.")
     elif isinstance(value, list):
         for i, item in enumerate(value):
+            if isinstance(item, list):
+                raise SinkRecordError(f"{where}: field {path}{i} is an array inside an array")
             check_storable(item, where, f"{path}{i}.")
     elif isinstance(value, float) and not math.isfinite(value):
         raise SinkRecordError(f"{where}: field {path.rstrip('.') or 'value'} is {value!r}")

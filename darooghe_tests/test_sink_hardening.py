@@ -99,6 +99,7 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
             '"merchant_category": "retail", "total_amount": NaN, "metric_id": "nan"}'
         ),
         _volume(3, **{"$where": "1"}),
+        _volume(4, matrix=[[1, 2]]),  # FerretDB refuses nested arrays
         b"\xff\xfe not utf-8 and not json",
         None,  # a tombstone
     ]
@@ -108,16 +109,16 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
         scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None,
         dead_letters=_dead_letters(stack, coll, dlq),
     )  # fmt: skip
-    assert (report.records_read, report.records_stored, report.dead_lettered) == (7, 2, 5)
+    assert (report.records_read, report.records_stored, report.dead_lettered) == (8, 2, 6)
     assert report.records_read == report.records_stored + report.dead_lettered
     assert {d["_id"] for d in scratch_db[coll].find()} == {"v0", "v9"}
-    assert sinks.load_offsets(scratch_db, coll, topic) == {0: 7}
-    assert sinks.dead_letter_count(scratch_db, coll, topic) == 5
+    assert sinks.load_offsets(scratch_db, coll, topic) == {0: 8}
+    assert sinks.dead_letter_count(scratch_db, coll, topic) == 6
 
     letters = _read_all(stack, dlq)
     assert [m.value() for m in letters] == [
         json.dumps(poison[0]).encode(), poison[1].encode(), json.dumps(poison[2]).encode(),
-        poison[3], None,
+        json.dumps(poison[3]).encode(), poison[4], None,
     ]  # fmt: skip
     first = _headers(letters[0])
     assert (first[DLQ_SINK], first[DLQ_TOPIC], first[DLQ_PARTITION], first[DLQ_OFFSET]) == (
@@ -126,6 +127,7 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
     assert "not a representable time" in first[DLQ_ERROR]
     assert "nan" in _headers(letters[1])[DLQ_ERROR].lower()
     assert "'$where' cannot be stored" in _headers(letters[2])[DLQ_ERROR]
+    assert "matrix.0 is an array inside an array" in _headers(letters[3])[DLQ_ERROR]
     assert all(f"offset {m.offset() + 1}" in _headers(m)[DLQ_ERROR] for m in letters)
     assert all(m.key() == b"k" for m in letters)
 
@@ -133,7 +135,7 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
         scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None,
         dead_letters=_dead_letters(stack, coll, dlq),
     )  # fmt: skip
-    assert (again.records_read, again.dead_lettered, again.dead_letters_total) == (0, 0, 5)
+    assert (again.records_read, again.dead_lettered, again.dead_letters_total) == (0, 0, 6)
 
 
 def test_alert_and_error_records_no_sink_can_store_are_dead_lettered(
