@@ -1,37 +1,49 @@
 """Kafka -> MongoDB sinks for what the real-time layer publishes: live metrics and the error log.
 
-Two strategies, each the simplest one that is idempotent on FerretDB (no transactions, so a write to
-a collection and a write of consumed offsets can never be one atomic step):
+Every sink runs the same loop (`run_sink`): it reads its topic from the offsets it saved last time
+in bounded chunks (CHUNK_RECORDS records or CHUNK_BYTES bytes, whichever comes first), turns each
+record into what it stores, writes the chunk, and only then saves the offsets after it (in
+`sink_offsets`). Memory is one chunk whatever the backlog, and a crash mid-backlog resumes after the
+last chunk written. A record that cannot be stored, for whatever reason, is not a reason to stop:
+it goes to the dead-letter topic (darooghe.sink_dead_letters) with its source and the error, is
+counted in the sink's offsets document, and the sink's asset check fails while any exist. Records
+read = records stored + records dead-lettered, for every run. One run at a time holds the sink
+(darooghe.sink_lock).
+
+FerretDB has no transactions, so a write to a collection and a write of consumed offsets can never
+be one atomic step; each sink is therefore idempotent when a chunk is read twice:
 
 - Live metrics: every value carries a deterministic `metric_id`, so writes are upserts and replaying
-  a record changes nothing. Consumed offsets are kept in the `sink_offsets` collection and saved
-  *after* the upserts: a crash in between re-reads a few records and upserts them again, harmlessly.
-  The top-merchants topic is the exception to plain upserts: it carries rankings, and a window's
-  ranking is replaced as a whole (see `rank_top_merchants`).
+  a record changes nothing. The top-merchants topic is the exception to plain upserts: it carries
+  rankings, and a window's ranking is replaced as a whole (see `rank_top_merchants`).
 - Error-log summary (counts per code and hour): counts cannot be upserted, and `$inc` next to an
-  offset write would double count after a crash. So each run recounts the whole `darooghe.error_logs`
-  topic and replaces the summary. The topic holds only invalid records (a few percent of traffic),
-  so a full read is cheap, and a re-run gives exactly the same documents.
+  offset write would double count after a crash. So the counts themselves are kept in the sink's
+  offsets document, saved with the offsets in one document write (atomic), and the summary
+  documents are rewritten from them with absolute counts: reading a chunk twice rewrites the same
+  numbers. Counts of hours older than the topic's retention before the newest hour are dropped, as
+  the topic drops their records, so the state stays bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from pymongo.database import Database
 
 from darooghe import topics
 from darooghe.kafka_io import UnknownTopicError, message_to_record
 from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
+from darooghe.sink_dead_letters import DeadLetters
+from darooghe.sink_lock import sink_lease
 
 LIVE_CATEGORY_VOLUME = "live_category_volume"
 LIVE_COMMISSION_BY_TYPE = "live_commission_by_type"
@@ -57,6 +69,13 @@ METRIC_GROUP_FIELD = {
 }
 TOP_MERCHANTS_RANKS = 5
 _WRITE_CHUNK = 1000
+#: A sink reads and writes its topic this many records at a time at most...
+CHUNK_RECORDS = 20_000
+#: ...and this many bytes of keys and values at most (records may be up to a megabyte each).
+CHUNK_BYTES = 8 * 1024 * 1024
+#: Consumer settings of a sink: the client's read-ahead queue bounded near one chunk (its default
+#: is 64 MB), so a backlog is never buffered in full outside the chunk either.
+CONSUMER_CONFIG = {"queued.max.messages.kbytes": 16 * 1024, "fetch.max.bytes": 8 * 1024 * 1024}
 
 
 class SinkRecordError(ValueError):
@@ -68,27 +87,33 @@ class SinkReport:
     topic: str
     collection: str
     records_read: int = 0
+    records_stored: int = 0
     documents_written: int = 0
     documents_deleted: int = 0
-    skipped: int = 0
-    first_skip_reason: str | None = None
+    dead_lettered: int = 0
+    first_dead_letter: str | None = None
+    #: every record this sink dead-lettered so far, this run included (kept with its offsets)
+    dead_letters_total: int = 0
+    chunks: int = 0
     offsets: dict[int, int] = field(default_factory=dict)
     collection_count: int = 0
     seconds: float = 0.0
 
-    def skip(self, reason: str) -> None:
-        self.skipped += 1
-        if self.first_skip_reason is None:
-            self.first_skip_reason = reason
+    def dead_letter(self, reason: str) -> None:
+        self.dead_lettered += 1
+        self.dead_letters_total += 1
+        if self.first_dead_letter is None:
+            self.first_dead_letter = reason
 
     def summary(self) -> str:
         text = (
-            f"{self.topic} -> {self.collection}: {self.records_read} records read, "
-            f"{self.documents_written} documents written, {self.documents_deleted} deleted, "
-            f"{self.skipped} skipped, {self.collection_count} in collection ({self.seconds:.1f} s)"
+            f"{self.topic} -> {self.collection}: {self.records_read} records read in "
+            f"{self.chunks} chunk(s), {self.records_stored} stored, {self.dead_lettered} "
+            f"dead-lettered; {self.documents_written} documents written, {self.documents_deleted} "
+            f"deleted, {self.collection_count} in collection ({self.seconds:.1f} s)"
         )
-        if self.first_skip_reason:
-            text += f"; first skip: {self.first_skip_reason}"
+        if self.first_dead_letter:
+            text += f"; first dead letter: {self.first_dead_letter}"
         return text
 
 
@@ -100,7 +125,10 @@ def parse_time(value: object, what: str) -> datetime:
             f"{what}: expected an ISO-8601 time or epoch milliseconds, got {value!r}"
         )
     if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value / 1000, UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise SinkRecordError(f"{what}: {value!r} ms is not a representable time") from None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)  # Python 3.11 reads the "Z" suffix
@@ -137,16 +165,28 @@ def end_offsets(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
     }
 
 
-def read_to_end(
+@dataclass
+class Chunk:
+    """Up to a chunk of consumed messages, and per partition the offset to read from after them."""
+
+    messages: list[Message]
+    next_offsets: dict[int, int]
+
+
+def read_chunks(
     consumer: Consumer,
     topic: str,
     start: dict[int, int] | None = None,
+    max_records: int = CHUNK_RECORDS,
+    max_bytes: int = CHUNK_BYTES,
     idle_timeout: float = 5.0,
-) -> tuple[list[Record], dict[int, int]]:
-    """Records of `topic` from `start` (partition -> offset; default: the beginning) to its end now.
+) -> Iterator[Chunk]:
+    """The records of `topic` from `start` (partition -> offset; default: the beginning) to its end
+    now, in chunks of at most `max_records` records or `max_bytes` bytes (at least one record).
 
-    Returns the records and, per partition, the offset to start from next time. The consumer is
-    assigned explicitly (no group), so nothing is committed to the broker.
+    Always yields at least one chunk, possibly empty, so the caller learns where the log now begins.
+    Each chunk's `next_offsets` covers every partition. The consumer is assigned explicitly (no
+    group), so nothing is committed to the broker.
     """
     start = start or {}
     next_offsets: dict[int, int] = {}
@@ -158,17 +198,19 @@ def read_to_end(
         if begin < high:
             assignment.append(TopicPartition(topic, p, begin))
     if not assignment:
-        return [], next_offsets
+        yield Chunk([], dict(next_offsets))
+        return
     consumer.assign(assignment)
-    records: list[Record] = []
     pending = {tp.partition for tp in assignment}
+    messages: list[Message] = []
+    size = 0
     last_progress = time.monotonic()
     try:
         while pending:
-            messages = consumer.consume(5000, timeout=0.5)
-            if not messages and time.monotonic() - last_progress > idle_timeout:
+            batch = consumer.consume(min(1000, max_records - len(messages)), timeout=0.5)
+            if not batch and time.monotonic() - last_progress > idle_timeout:
                 break  # read_committed: an open transaction holds the end below the high watermark
-            for m in messages:
+            for m in batch:
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
                         next_offsets[m.partition()] = max(next_offsets[m.partition()], m.offset())
@@ -176,29 +218,159 @@ def read_to_end(
                         continue
                     raise KafkaException(m.error())
                 last_progress = time.monotonic()
-                records.append(message_to_record(m))
+                messages.append(m)
+                size += len(m.value() or b"") + len(m.key() or b"")
                 next_offsets[m.partition()] = m.offset() + 1
+            if len(messages) >= max_records or size >= max_bytes:
+                yield Chunk(messages, dict(next_offsets))
+                messages, size = [], 0
+        yield Chunk(messages, dict(next_offsets))
     finally:
         consumer.unassign()
-    return records, next_offsets
 
 
-def load_offsets(db: Database, collection: str, topic: str) -> dict[int, int]:
-    doc = db[SINK_OFFSETS].find_one({"_id": f"{collection}|{topic}"})
-    return {int(p): int(o) for p, o in (doc or {}).get("offsets", {}).items()}
+def _offsets_id(collection: str, topic: str) -> str:
+    return f"{collection}|{topic}"
 
 
-def save_offsets(db: Database, collection: str, topic: str, offsets: dict[int, int]) -> None:
+@dataclass
+class SinkState:
+    """What a sink keeps between runs, in one `sink_offsets` document (so written atomically)."""
+
+    offsets: dict[int, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    #: sink-specific state that must move with the offsets (the error summary's counts)
+    extra: dict = field(default_factory=dict)
+
+
+def load_state(db: Database, collection: str, topic: str) -> SinkState:
+    doc = db[SINK_OFFSETS].find_one({"_id": _offsets_id(collection, topic)}) or {}
+    return SinkState(
+        offsets={int(p): int(o) for p, o in doc.get("offsets", {}).items()},
+        dead_letters=int(doc.get("dead_letters", 0)),
+        extra=dict(doc.get("state") or {}),
+    )
+
+
+def save_state(db: Database, collection: str, topic: str, state: SinkState) -> None:
     db[SINK_OFFSETS].replace_one(
-        {"_id": f"{collection}|{topic}"},
+        {"_id": _offsets_id(collection, topic)},
         {
             "collection": collection,
             "topic": topic,
-            "offsets": {str(p): o for p, o in sorted(offsets.items())},
+            "offsets": {str(p): o for p, o in sorted(state.offsets.items())},
+            "dead_letters": state.dead_letters,
+            "state": state.extra,
             "updated_at": datetime.now(UTC),
         },
         upsert=True,
     )
+
+
+def load_offsets(db: Database, collection: str, topic: str) -> dict[int, int]:
+    return load_state(db, collection, topic).offsets
+
+
+def dead_letter_count(db: Database, collection: str, topic: str) -> int:
+    """How many records the sink of `topic` into `collection` has dead-lettered, ever."""
+    return load_state(db, collection, topic).dead_letters
+
+
+def run_sink(
+    db: Database,
+    consumer: Consumer,
+    topic: str,
+    collection: str,
+    convert: Callable[[Record], object],
+    write: Callable[[list, SinkReport, SinkState], None],
+    dead_letters: DeadLetters,
+    log: Callable[[str], None] = print,
+    finish: Callable[[SinkReport, SinkState], None] | None = None,
+    chunk_records: int = CHUNK_RECORDS,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> SinkReport:
+    """The loop of every sink: chunk by chunk, convert, write, send dead letters, save offsets.
+
+    `convert` turns one record into what `write` stores; any exception it raises is that record's
+    fault and dead-letters it (the sink goes on). `write` stores a chunk's results (and may update
+    `state.extra`); errors there are the store's and stop the run before the offsets move.
+    `finish` runs once after the last chunk, with the lease still held.
+    """
+    t0 = time.monotonic()
+    report = SinkReport(topic=topic, collection=collection)
+    with sink_lease(db, _offsets_id(collection, topic)) as lease:
+        state = load_state(db, collection, topic)
+        report.dead_letters_total = state.dead_letters
+        log(f"{topic}: reading from offsets {state.offsets or 'the beginning'}")
+        for chunk in read_chunks(consumer, topic, state.offsets, chunk_records, chunk_bytes):
+            results = []
+            for message in chunk.messages:
+                record = message_to_record(message)
+                try:
+                    results.append(convert(record))
+                except Exception as exc:  # noqa: BLE001 - any failure of one record is that record's
+                    reason = dead_letter_reason(topic, record, exc)
+                    dead_letters.send(topic, message, reason)
+                    report.dead_letter(reason)
+            report.records_read += len(chunk.messages)
+            report.records_stored += len(results)
+            write(results, report, state)
+            dead_letters.flush()
+            lease.renew()  # still ours: no other run wrote meanwhile
+            state.offsets = chunk.next_offsets
+            state.dead_letters = report.dead_letters_total
+            save_state(db, collection, topic, state)
+            report.chunks += 1
+            if chunk.messages:
+                log(
+                    f"{topic}: chunk {report.chunks}: {len(chunk.messages)} records, "
+                    f"{report.records_read} so far, offsets saved {chunk.next_offsets}"
+                )
+        if finish is not None:
+            finish(report, state)
+    report.offsets = state.offsets
+    report.collection_count = db[collection].count_documents({})
+    report.seconds = time.monotonic() - t0
+    log(report.summary())
+    return report
+
+
+def dead_letter_reason(topic: str, record: Record, exc: Exception) -> str:
+    """Why a record was refused, naming it: a SinkRecordError says it all, anything else is
+    prefixed with the record's coordinates and the exception type."""
+    if isinstance(exc, SinkRecordError):
+        return str(exc)
+    where = f"{topic} partition {record.partition} offset {record.offset}"
+    return f"{where}: {type(exc).__name__}: {exc}"
+
+
+def default_dead_letters(sink: str) -> DeadLetters:
+    """Dead letters to darooghe.sink_dead_letters through a producer of the current settings."""
+    from confluent_kafka import Producer
+
+    from darooghe.kafka_io import producer_config
+    from darooghe.sink_dead_letters import PRODUCER_CONFIG
+
+    return DeadLetters(Producer(producer_config(None, **PRODUCER_CONFIG)), sink)
+
+
+def check_storable(value: object, where: str, path: str = "") -> None:
+    """Refuse what FerretDB/MongoDB cannot store or chokes on: field names starting with '$' or
+    containing '.' or NUL, arrays directly inside arrays (FerretDB stores none), and non-finite
+    numbers (a NaN closes FerretDB's connection)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key)
+            if name.startswith("$") or "." in name or "\x00" in name:
+                raise SinkRecordError(f"{where}: field name {path + name!r} cannot be stored")
+            check_storable(item, where, f"{path}{name}.")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, list):
+                raise SinkRecordError(f"{where}: field {path}{i} is an array inside an array")
+            check_storable(item, where, f"{path}{i}.")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise SinkRecordError(f"{where}: field {path.rstrip('.') or 'value'} is {value!r}")
 
 
 # --- live metrics ---------------------------------------------------------------------------------
@@ -230,8 +402,13 @@ def metric_document(topic: str, record: Record) -> dict:
         basis = f"{topic}|{iso_z(value['window_start'])}|{iso_z(value['window_end'])}|{value[group_field]}"
         metric_id = hashlib.sha1(basis.encode()).hexdigest()
         value["metric_id"] = metric_id
+    if topic == topics.METRICS_TOP_MERCHANTS.name:
+        commission = value.get("total_commission")
+        if isinstance(commission, bool) or not isinstance(commission, (int, float, type(None))):
+            raise SinkRecordError(f"{where}: total_commission must be a number, got {commission!r}")
     value["_id"] = str(metric_id)
     value["source"] = {"topic": topic, "partition": record.partition, "offset": record.offset}
+    check_storable(value, where)
     return value
 
 
@@ -307,6 +484,8 @@ def sink_metrics(
     shape: str | None = None,
     collection: str | None = None,
     log: Callable[[str], None] = print,
+    dead_letters: DeadLetters | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> SinkReport:
     """Write the records of a live-metrics topic that arrived since the last run into its collection.
 
@@ -319,30 +498,26 @@ def sink_metrics(
             f"topic {shape!r} is not a metrics topic; expected one of {sorted(METRIC_COLLECTIONS)}"
         )
     collection = collection or METRIC_COLLECTIONS[shape]
-    t0 = time.monotonic()
-    report = SinkReport(topic=topic, collection=collection)
-    start = load_offsets(db, collection, topic)
-    records, next_offsets = read_to_end(consumer, topic, start)
-    report.records_read = len(records)
-    log(f"{topic}: read {len(records)} new records from offsets {start or 'the beginning'}")
-    documents = []
-    for record in records:
-        try:
-            documents.append(metric_document(shape, record))
-        except SinkRecordError as exc:
-            report.skip(str(exc))
-    if shape == topics.METRICS_TOP_MERCHANTS.name:
-        _write_top_merchants(db, collection, documents, report)
-    else:
-        report.documents_written = _write_replacements(
-            db, collection, list(_latest_by_id(documents).values())
-        )
-    save_offsets(db, collection, topic, next_offsets)
-    report.offsets = next_offsets
-    report.collection_count = db[collection].count_documents({})
-    report.seconds = time.monotonic() - t0
-    log(report.summary())
-    return report
+    dead_letters = dead_letters or default_dead_letters(collection)
+
+    def write(documents: list[dict], report: SinkReport, _state: SinkState) -> None:
+        if shape == topics.METRICS_TOP_MERCHANTS.name:
+            _write_top_merchants(db, collection, documents, report)
+        else:
+            latest = list(_latest_by_id(documents).values())
+            report.documents_written += _write_replacements(db, collection, latest)
+
+    return run_sink(
+        db,
+        consumer,
+        topic,
+        collection,
+        lambda record: metric_document(shape, record),
+        write,
+        dead_letters,
+        log,
+        chunk_records=chunk_records,
+    )
 
 
 # --- error-log summary ----------------------------------------------------------------------------
@@ -358,44 +533,39 @@ def error_hour(record: Record, value: dict) -> datetime:
     return floor_hour(datetime.fromtimestamp(record.timestamp / 1000, UTC))
 
 
-def count_errors(records: Iterable[Record], report: SinkReport | None = None) -> Counter:
-    """(code, hour) -> number of invalid records carrying that code in that hour."""
+def error_keys(topic: str, record: Record) -> list[str]:
+    """The summary ids (`<code>|<hour>`) one error record counts in: each code once, at the hour of
+    the invalid record's arrival. SinkRecordError when the record is no error record."""
+    where, value = record_object(topic, record)
+    codes = value.get("error_codes")
+    if not isinstance(codes, list) or not codes:
+        raise SinkRecordError(f"{where}: expected a non-empty list 'error_codes', got {codes!r}")
+    bad = [c for c in codes if not isinstance(c, str) or not c or "|" in c]
+    if bad:
+        raise SinkRecordError(f"{where}: error codes must be non-empty strings, got {bad[0]!r}")
+    hour = iso_z(error_hour(record, value))
+    return [f"{code}|{hour}" for code in dict.fromkeys(codes)]  # a code counts once per record
+
+
+def count_errors(records: Iterable[Record]) -> Counter:
+    """(code, hour) -> number of invalid records carrying that code in that hour (unit helper)."""
     counts: Counter = Counter()
     for record in records:
-        try:
-            value = json.loads(record.value)
-        except json.JSONDecodeError as exc:
-            if report:
-                report.skip(
-                    f"partition {record.partition} offset {record.offset}: not JSON ({exc.msg})"
-                )
-            continue
-        codes = value.get("error_codes") if isinstance(value, dict) else None
-        if not isinstance(codes, list) or not codes:
-            if report:
-                report.skip(
-                    f"partition {record.partition} offset {record.offset}: "
-                    f"expected a non-empty list 'error_codes', got {codes!r}"
-                )
-            continue
-        hour = error_hour(record, value)
-        for code in dict.fromkeys(str(c) for c in codes):  # a code counts once per record
-            counts[(code, hour)] += 1
+        for key in error_keys("error log", record):
+            code, hour = key.split("|")
+            counts[(code, parse_time(hour, "hour"))] += 1
     return counts
 
 
-def error_summary_documents(counts: Counter, run_id: str, now: datetime) -> list[dict]:
-    return [
-        {
-            "_id": f"{code}|{iso_z(hour)}",
-            "code": code,
-            "hour": hour,
-            "count": n,
-            "run_id": run_id,
-            "updated_at": now,
-        }
-        for (code, hour), n in sorted(counts.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    ]
+def error_summary_document(key: str, count: int, now: datetime) -> dict:
+    code, hour = key.split("|")
+    return {
+        "_id": key,
+        "code": code,
+        "hour": parse_time(hour, "hour"),
+        "count": count,
+        "updated_at": now,
+    }
 
 
 def sink_error_summary(
@@ -404,21 +574,69 @@ def sink_error_summary(
     topic: str = topics.ERROR_LOGS.name,
     collection: str = ERROR_SUMMARY,
     log: Callable[[str], None] = print,
+    dead_letters: DeadLetters | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> SinkReport:
-    """Recount the whole error-log topic by code and hour and replace the summary collection."""
-    t0 = time.monotonic()
-    report = SinkReport(topic=topic, collection=collection)
-    records, next_offsets = read_to_end(consumer, topic)
-    report.records_read = len(records)
-    log(f"{topic}: read {len(records)} error records")
-    counts = count_errors(records, report)
-    run_id = uuid.uuid4().hex
-    documents = error_summary_documents(counts, run_id, datetime.now(UTC))
-    # Upsert first, then drop what this run did not produce: the collection is never empty mid-run.
-    report.documents_written = _write_replacements(db, collection, documents)
-    report.documents_deleted = db[collection].delete_many({"run_id": {"$ne": run_id}}).deleted_count
-    report.offsets = next_offsets
-    report.collection_count = db[collection].count_documents({})
-    report.seconds = time.monotonic() - t0
-    log(report.summary())
-    return report
+    """Count the error records that arrived since the last run into the summary by code and hour.
+
+    The counts live in the sink's state (with its offsets); each chunk rewrites the summary
+    documents whose counts it changed, with their absolute counts. After the last chunk, hours
+    older than the topic's retention before the newest hour, and documents the counts do not hold
+    (a previous version's), are removed.
+    """
+    dead_letters = dead_letters or default_dead_letters(collection)
+    coll = db[collection]
+    counts: dict[str, int] = {}
+    loaded = False
+
+    def current(state: SinkState) -> dict[str, int]:
+        # Stored as {"id", "n"} items: the ids hold '.', which a field name may not, and FerretDB
+        # stores no nested arrays.
+        nonlocal loaded
+        if not loaded:
+            counts.update({str(c["id"]): int(c["n"]) for c in state.extra.get("counts", [])})
+            loaded = True
+        return counts
+
+    def keep(state: SinkState) -> None:
+        state.extra["counts"] = [{"id": k, "n": n} for k, n in sorted(counts.items())]
+
+    def write(key_lists: list[list[str]], report: SinkReport, state: SinkState) -> None:
+        current(state)
+        changed = set()
+        for keys in key_lists:
+            for key in keys:
+                counts[key] = counts.get(key, 0) + 1
+                changed.add(key)
+        keep(state)
+        now = datetime.now(UTC)
+        documents = [error_summary_document(k, counts[k], now) for k in sorted(changed)]
+        report.documents_written += _write_replacements(db, collection, documents)
+
+    def finish(report: SinkReport, state: SinkState) -> None:
+        current(state)
+        if counts:
+            newest = max(parse_time(k.split("|")[1], "hour") for k in counts)
+            oldest = newest - timedelta(milliseconds=topics.RETENTION_MS)
+            expired = [k for k in counts if parse_time(k.split("|")[1], "hour") < oldest]
+            for key in expired:
+                del counts[key]
+            if expired:
+                keep(state)
+                save_state(db, collection, topic, state)
+        stray = [d["_id"] for d in coll.find({}, {"_id": 1}) if d["_id"] not in counts]
+        if stray:
+            report.documents_deleted += coll.delete_many({"_id": {"$in": stray}}).deleted_count
+
+    return run_sink(
+        db,
+        consumer,
+        topic,
+        collection,
+        lambda record: error_keys(topic, record),
+        write,
+        dead_letters,
+        log,
+        finish=finish,
+        chunk_records=chunk_records,
+    )

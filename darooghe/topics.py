@@ -44,6 +44,16 @@ METRICS_TOP_MERCHANTS = Topic(
     "darooghe.metrics.top_merchants", 1, "top 5 merchants by commission per 5-minute window"
 )
 
+#: A dead letter is the refused record's own bytes plus headers; room above the broker's 1 MB default
+#: so that a source record at that limit still fits with them.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+SINK_DEAD_LETTERS = Topic(
+    "darooghe.sink_dead_letters",
+    1,
+    "records a Kafka -> MongoDB sink could not store: the record as it was, source and error in headers",
+    {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
+)
+
 METRICS_TOPICS: tuple[Topic, ...] = (
     METRICS_CATEGORY_VOLUME,
     METRICS_COMMISSION_BY_TYPE,
@@ -56,6 +66,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ERROR_LOGS,
     FRAUD_ALERTS,
     *METRICS_TOPICS,
+    SINK_DEAD_LETTERS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 

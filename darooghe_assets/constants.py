@@ -27,7 +27,9 @@ TRANSACTIONS_TOPIC = topic_key(topics.TRANSACTIONS)
 VALID_TRANSACTIONS_TOPIC = topic_key(topics.VALID_TRANSACTIONS)
 ERROR_LOGS_TOPIC = topic_key(topics.ERROR_LOGS)
 FRAUD_ALERTS_TOPIC = topic_key(topics.FRAUD_ALERTS)
-VALIDATOR = dg.AssetKey(["validator"])  # the validator service, between the raw and validated topics
+VALIDATOR = dg.AssetKey(
+    ["validator"]
+)  # the validator service, between the raw and validated topics
 METRICS_TOPIC_KEYS = {t.name: topic_key(t) for t in topics.METRICS_TOPICS}
 
 # Long-running streaming jobs (AssetSpecs, observed by sensors).

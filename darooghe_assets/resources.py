@@ -37,7 +37,9 @@ class KafkaResource(dg.ConfigurableResource):
     bootstrap_servers: str
 
     def producer(self, **overrides) -> Producer:
-        return Producer({**kafka_io.producer_config(), "bootstrap.servers": self.bootstrap_servers, **overrides})
+        return Producer(
+            {**kafka_io.producer_config(), "bootstrap.servers": self.bootstrap_servers, **overrides}
+        )
 
     def consumer(self, group_id: str | None = None, **overrides) -> Consumer:
         conf = kafka_io.consumer_config(group_id)
@@ -46,7 +48,9 @@ class KafkaResource(dg.ConfigurableResource):
     def admin(self) -> AdminClient:
         return AdminClient({"bootstrap.servers": self.bootstrap_servers})
 
-    def end_offsets(self, topic: str, group_id: str | None = None) -> dict[int, tuple[int, int, int | None]]:
+    def end_offsets(
+        self, topic: str, group_id: str | None = None
+    ) -> dict[int, tuple[int, int, int | None]]:
         """partition -> (low, high, committed offset of group_id or None)."""
         return kafka_io.partition_end_offsets(topic, group_id=group_id)
 
@@ -80,6 +84,8 @@ def build_resources() -> dict[str, object]:
     prepare_environment()
     return {
         "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("DAROOGHE_KAFKA_BOOTSTRAP")),
-        "mongo": MongoResource(uri=dg.EnvVar("DAROOGHE_MONGO_URI"), database=dg.EnvVar("DAROOGHE_MONGO_DB")),
+        "mongo": MongoResource(
+            uri=dg.EnvVar("DAROOGHE_MONGO_URI"), database=dg.EnvVar("DAROOGHE_MONGO_DB")
+        ),
         "pyspark": PySparkResource(spark_config=spark_config()),
     }

@@ -105,6 +105,11 @@ def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_pa
     assert len(evaluations) >= 40
 
     lake_md = first.asset_materializations_for_node("transactions_lake")[0].metadata
+    assert lake_md["offsets_lost"].value == 0
+    loss_checks = [
+        e for e in first.get_asset_check_evaluations() if e.check_name == lake.NO_DATA_LOSS
+    ]
+    assert [e.passed for e in loss_checks] == [True]
     assert (lake_md["rows_added"].value, lake_md["lake_rows"].value) == (8, 8)
 
     assert {d["_id"]: d for d in db.commission_by_category.find({}, {"updated_at": 0})} == {
@@ -191,3 +196,12 @@ def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_pa
         == 1
     )
     assert sorted(d["amount"] for d in db.transactions.find()) == [50_000, 600_000, 700_000]
+
+
+def test_the_lake_check_fails_naming_records_deleted_before_the_lake_read_them():
+    from darooghe.batch.lake import IngestResult
+
+    check = lake.data_loss_check(IngestResult(offsets_lost={1: 40}), "valid")
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "40 offset(s) of valid were deleted" in check.description
+    assert lake.data_loss_check(IngestResult(), "valid").passed

@@ -64,6 +64,48 @@ def _kafka(settings) -> KafkaResource:
     return KafkaResource(bootstrap_servers=settings.kafka_bootstrap)
 
 
+def _check(result) -> dg.AssetCheckEvaluation:
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
+
+
+@pytest.mark.integration
+def test_a_metric_sink_dead_letters_what_it_cannot_store_and_its_check_fails(
+    stack, unique_topic, scratch_db
+):
+    topic, dlq = unique_topic("test.asset.poison"), unique_topic("test.asset.dlq")
+    collection = "poison_" + topic.rsplit(".", 1)[1]
+    asset = metric_sink_asset(
+        topic,
+        dg.AssetKey(["test", "poison"]),
+        dg.AssetKey(["test", "poison_topic"]),
+        shape=topics.METRICS_CATEGORY_VOLUME.name,
+        collection=collection,
+        dead_letter_topic=dlq,
+    )
+    resources = {
+        "kafka": _kafka(stack),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=scratch_db.name),
+    }
+    _produce(stack, topic, [_volume(0)])
+    clean = dg.materialize([asset], resources=resources)
+    assert clean.success and _check(clean).passed
+
+    # A window end far beyond any datetime stopped the sink for good (ValueError, not a skip).
+    _produce(stack, topic, [{**_volume(1), "window_end": 10**20}, _volume(2)])
+    result = dg.materialize([asset], resources=resources)
+    assert result.success
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert (meta["records_read"].value, meta["records_stored"].value) == (2, 1)
+    assert meta["records_dead_lettered"].value == 1 and meta["collection_count"].value == 2
+    check = _check(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert dlq in check.description and "offset 1" in check.description
+    # The check stays failed while the dead letter exists, though the next run adds none.
+    rerun = dg.materialize([asset], resources=resources)
+    assert not _check(rerun).passed and _check(rerun).metadata["dead_letters_total"].value == 1
+
+
 def test_sinks_and_sensors_are_wired_to_the_real_topics():
     assert [a.key for a in live_metric_sinks] == list(METRIC_SINK_KEYS.values())
     for topic, asset in zip(topics.METRICS_TOPICS, live_metric_sinks):
@@ -172,10 +214,10 @@ def test_error_summary_asset_materialises_the_same_counts_twice(stack, unique_to
             },
         ],
     )
-    for _ in range(2):
+    for records_read in (2, 0):  # the second run has nothing new to count
         result = dg.materialize([asset], resources=resources)
         assert result.success
         meta = result.get_asset_materialization_events()[0].materialization.metadata
-        assert (meta["records_read"].value, meta["collection_count"].value) == (2, 3)
+        assert (meta["records_read"].value, meta["collection_count"].value) == (records_read, 3)
         counts = {d["code"]: d["count"] for d in scratch_db[collection].find()}
         assert counts == {"ERR_SCHEMA": 1, "ERR_AMOUNT": 1, "ERR_DEVICE": 1}

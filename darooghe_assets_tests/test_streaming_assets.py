@@ -74,7 +74,11 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
         producer.produce(topic, key=b"cust_9", value=v.encode())
     producer.flush(10)
     asset = fraud_alerts_sink_asset(
-        topic, dg.AssetKey("test_fraud_alerts"), c.FRAUD_ALERTS_TOPIC, "fraud_alerts_test"
+        topic,
+        dg.AssetKey("test_fraud_alerts"),
+        c.FRAUD_ALERTS_TOPIC,
+        "fraud_alerts_test",
+        dead_letter_topic=unique_topic("alerts.dlq"),
     )
     resources = {
         "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
@@ -85,7 +89,7 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
     assert result.success
     meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
     assert meta["records_read"].value == 4 and meta["alerts_inserted"].value == 2
-    assert meta["records_skipped"].value == 1
+    assert meta["records_dead_lettered"].value == 1
     docs = {d["_id"]: d for d in mongo_db["fraud_alerts_test"].find()}
     assert set(docs) == {"a1", "a2"}
     assert docs["a1"]["detected_at"].isoformat().startswith("2026-03-23T14:35:23")  # first wins

@@ -90,3 +90,29 @@ def test_lake_ingests_each_committed_record_once(spark, stack, unique_topic, tmp
     stats = lake_stats(lake)
     assert (stats.rows, stats.days, stats.customers) == (8, 3, 5)
     assert stats.first_event == "2026-03-22T10:00:00.000Z"
+
+
+def test_records_deleted_before_the_lake_read_them_are_counted_not_lost_silently(
+    spark, stack, unique_topic, tmp_path
+):
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    topic = unique_topic("lake.loss", 1)
+    lake_dir, checkpoint = tmp_path / "lake", lake_checkpoint_dir(tmp_path / "checkpoints")
+    batch = [txn(f"2026-03-22T10:{m:02d}:00", customer=f"cust_{m}") for m in range(10)]
+    produce_records(topic, [_record(t) for t in batch[:4]], stack)
+    run1 = ingest(spark, stack.kafka_bootstrap, topic, lake_dir, checkpoint, log=lambda m: None)
+    assert run1.rows_written == 4 and run1.offsets_lost == {}
+
+    produce_records(topic, [_record(t) for t in batch[4:]], stack)  # offsets 4..9
+    # Retention (here: a deletion up to offset 7) removes three records the lake never read.
+    admin = AdminClient({"bootstrap.servers": stack.kafka_bootstrap})
+    for future in admin.delete_records([TopicPartition(topic, 0, 7)]).values():
+        future.result(30)
+    messages: list[str] = []
+    run2 = ingest(spark, stack.kafka_bootstrap, topic, lake_dir, checkpoint, log=messages.append)
+    assert run2.rows_written == 3  # offsets 7..9
+    assert run2.offsets_lost == {0: 3} and run2.as_metadata()["offsets_lost"] == 3
+    assert any("3 offset(s) of " in m and "deleted before the lake read them" in m for m in messages)
+    assert read_lake(spark, lake_dir).count() == 7

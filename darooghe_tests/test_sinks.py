@@ -137,23 +137,38 @@ def test_count_errors_by_code_and_hour_counts_a_code_once_per_record():
             timestamp=1_000,
         )
 
-    report = sinks.SinkReport("t", "c")
     counts = sinks.count_errors(
         [
             error(["ERR_AMOUNT", "ERR_TIME"], "2026-03-23T14:10:00.000Z", 0),
             error(["ERR_AMOUNT", "ERR_AMOUNT"], "2026-03-23T14:59:59.999Z", 1),
             error(["ERR_SCHEMA"], None, 2),  # no source time: the error record's own timestamp
-            error([], "2026-03-23T14:10:00.000Z", 3),
-            _record("{broken", offset=4),
-        ],
-        report,
+            error(["ERR_TIME"], 10**20, 3),  # a source time out of range: the same
+        ]
     )
     hour = datetime(2026, 3, 23, 14, tzinfo=UTC)
     epoch_hour = datetime(1970, 1, 1, tzinfo=UTC)
     assert counts == Counter(
-        {("ERR_AMOUNT", hour): 2, ("ERR_TIME", hour): 1, ("ERR_SCHEMA", epoch_hour): 1}
+        {
+            ("ERR_AMOUNT", hour): 2,
+            ("ERR_TIME", hour): 1,
+            ("ERR_SCHEMA", epoch_hour): 1,
+            ("ERR_TIME", epoch_hour): 1,
+        }
     )
-    assert report.skipped == 2 and "offset 3" in report.first_skip_reason
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"error_codes": []}, "expected a non-empty list 'error_codes', got \\[\\]"),
+        ({"error_codes": [{"code": 1}]}, "error codes must be non-empty strings"),
+        ("{broken", "value is not JSON"),
+    ],
+)
+def test_error_keys_refuse_what_is_no_error_record_naming_it(value, message):
+    with pytest.raises(sinks.SinkRecordError, match=message) as err:
+        sinks.error_keys("errs", _record(value, offset=7))
+    assert "errs partition 0 offset 7" in str(err.value)
 
 
 # --- integration: the real test broker and FerretDB -----------------------------------------------
@@ -197,7 +212,7 @@ def test_metric_sink_upserts_new_records_only_and_reruns_change_nothing(
     assert (
         update.records_read,
         update.documents_written,
-        update.skipped,
+        update.dead_lettered,
         update.collection_count,
     ) == (2, 1, 1, 6)
     assert scratch_db[coll].find_one({"_id": "v|2|retail"})["transaction_count"] == 99
@@ -247,7 +262,7 @@ def _error_log(code_lists: list[list[str]], hour: datetime) -> list[dict]:
 
 
 @pytest.mark.integration
-def test_error_summary_recounts_the_topic_and_replaces_so_reruns_never_double_count(
+def test_error_summary_counts_new_records_only_and_reruns_never_double_count(
     stack, unique_topic, scratch_db, consumer
 ):
     topic = unique_topic("test.sink.errors", 2)
@@ -278,14 +293,17 @@ def test_error_summary_recounts_the_topic_and_replaces_so_reruns_never_double_co
     assert first.offsets == {0: 3, 1: 2}  # past the commit markers
 
     again = sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    assert again.records_read == 0  # incremental: nothing new, nothing re-read
     assert {d["_id"]: d["count"] for d in scratch_db[coll].find()} == counts
     assert again.collection_count == 3
 
     _produce(stack, topic, _error_log([["ERR_AMOUNT"]], T0 + timedelta(hours=1)), partition=1)
-    sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    _produce(stack, topic, _error_log([["ERR_AMOUNT"]], T0), partition=0)
+    third = sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    assert third.records_read == 2
     counts = {d["_id"]: d["count"] for d in scratch_db[coll].find()}
     assert (
-        counts[f"ERR_AMOUNT|{hour}"] == 2
+        counts[f"ERR_AMOUNT|{hour}"] == 3
         and counts[f"ERR_AMOUNT|{sinks.iso_z(T0 + timedelta(hours=1))}"] == 1
     )
 
@@ -329,7 +347,7 @@ def test_the_streaming_jobs_metric_values_sink_as_agreed(stack, unique_topic, sc
         coll = "contract_" + topic.rsplit(".", 1)[1]
         _produce(stack, topic, values)
         report = sinks.sink_metrics(scratch_db, consumer, topic, shape, coll, log=lambda _: None)
-        assert (report.records_read, report.skipped, report.collection_count) == (
+        assert (report.records_read, report.dead_lettered, report.collection_count) == (
             len(values),
             0,
             len(values),

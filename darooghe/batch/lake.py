@@ -11,6 +11,13 @@ The topic is read `read_committed`: the validator writes it in Kafka transaction
 transaction must never reach the lake. Layout: `<lake>/event_date=YYYY-MM-DD/part-*.parquet`
 (the UTC date of the event time), so a reader that filters on `event_date` reads only those days.
 
+The reader runs with `failOnDataLoss=false`: records deleted by topic retention before the lake
+read them are gone either way, and stopping the lake for good would lose what comes after them too.
+They are never lost silently, though: before each run the offsets the checkpoint has read up to
+are compared with where the topic now begins, and the gap is reported (`offsets_lost`, per
+partition, in the log and the asset's metadata and check). It counts offsets, so transaction
+markers among the deleted records count too: an upper bound on the records lost.
+
 Lake columns: the event fields of darooghe.schema (SPARK_DDL; `timestamp` kept as the original
 ISO string), `event_time` (timestamp UTC), `event_date` (partition), and the Kafka coordinates
 `kafka_partition`, `kafka_offset`, `kafka_timestamp` (lineage; (partition, offset) is unique).
@@ -19,11 +26,14 @@ ISO string), `event_time` (timestamp UTC), `event_date` (partition), and the Kaf
 from __future__ import annotations
 
 import functools
+import json
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confluent_kafka import Consumer, TopicPartition
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -124,6 +134,8 @@ class IngestResult:
     batches: int = 0
     seconds: float = 0.0
     end_offsets: dict = field(default_factory=dict)
+    #: partition -> offsets deleted by retention before the lake read them (partitions with a loss)
+    offsets_lost: dict[int, int] = field(default_factory=dict)
 
     def as_metadata(self) -> dict:
         return {
@@ -132,7 +144,57 @@ class IngestResult:
             "rows_rejected": self.rows_rejected,
             "micro_batches": self.batches,
             "ingest_seconds": round(self.seconds, 2),
+            "offsets_lost": sum(self.offsets_lost.values()),
         }
+
+
+def checkpoint_offsets(checkpoint_dir: str | Path, topic: str) -> dict[int, int]:
+    """Per partition, the offset the lake reads `topic` from next: the end offsets of the last
+    micro-batch its checkpoint committed (empty before the first one)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    commits = checkpoint_dir / "commits"
+    done = (
+        sorted(int(p.name) for p in commits.iterdir() if p.name.isdigit())
+        if commits.is_dir()
+        else []
+    )
+    if not done:
+        return {}
+    # offsets/<batch>: a version line, the batch metadata, then one JSON line per source.
+    for line in (checkpoint_dir / "offsets" / str(done[-1])).read_text().splitlines()[2:]:
+        try:
+            source = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(source, dict) and topic in source:
+            return {int(p): int(o) for p, o in source[topic].items()}
+    return {}
+
+
+def earliest_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
+    """Per partition, the first offset `topic` still holds (its low watermark)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"darooghe-lake-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise ValueError(f"unknown topic {topic!r}: the broker has no such topic")
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
+            for p in sorted(meta.partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def offsets_lost(read_up_to: dict[int, int], earliest: dict[int, int]) -> dict[int, int]:
+    """Partition -> offsets between where the lake stopped reading and where the topic now begins."""
+    gaps = {p: low - read_up_to.get(p, 0) for p, low in earliest.items()}
+    return {p: gap for p, gap in sorted(gaps.items()) if gap > 0}
 
 
 def ingest(
@@ -154,10 +216,17 @@ def ingest(
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .option("kafka.isolation.level", "read_committed")
-        # Records deleted by topic retention before the lake read them are gone either way;
-        # stopping the lake for good would only lose what comes after them too.
+        # Records deleted before the lake read them are counted below (see the module doc).
         .option("failOnDataLoss", "false")
     )
+    lost = offsets_lost(
+        checkpoint_offsets(checkpoint_dir, topic), earliest_offsets(bootstrap_servers, topic)
+    )
+    if lost:
+        log(
+            f"lake: {sum(lost.values())} offset(s) of {topic} were deleted before the lake read "
+            f"them (by partition: {lost}); those records are not in the lake"
+        )
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
     parsed = parse_records(reader.load()).observe(
@@ -178,7 +247,7 @@ def ingest(
         .start()
     )
     query.awaitTermination()
-    result = IngestResult(seconds=time.monotonic() - started)
+    result = IngestResult(seconds=time.monotonic() - started, offsets_lost=lost)
     for progress in query.recentProgress:
         if not progress.get("numInputRows") and not progress.get("observedMetrics"):
             continue

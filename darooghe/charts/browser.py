@@ -4,6 +4,13 @@ errors, network requests, and a full-page screenshot.
 It speaks the DevTools protocol over a websocket (the `websockets` package), because the console
 and the network are only visible there — `chromium --screenshot` alone would not tell an error
 apart from a working page. Debian's `chromium` package provides the browser.
+
+Chromium runs sandboxed: the pages it opens are our own, but a renderer that a page could take
+over must not act with our rights. Chromium refuses its sandbox to root ("Running as root without
+--no-sandbox is not supported"), so when we are root it runs as an unprivileged user instead
+(CHROMIUM_USER, default `nobody`; its profile is made theirs). A page that user cannot read (a
+directory private to root on the way) is opened from a copy in the profile, which suits our
+self-contained pages. Only when no such user exists does it fall back to `--no-sandbox`.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import base64
 import itertools
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -27,7 +35,6 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 #: network, GPU and background services off: the page must work from disk alone
 CHROMIUM_FLAGS = (
     "--headless",
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -47,6 +54,8 @@ JSON.stringify(Array.from(document.querySelectorAll('[data-chart]')).map(s => ({
   traces: s.querySelectorAll('.main-svg .trace').length,
 })))
 """
+#: who runs Chromium when we are root (Chromium's sandbox refuses root)
+CHROMIUM_USER = os.environ.get("DAROOGHE_CHROMIUM_USER", "nobody")
 _LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:", "chrome:", "devtools:")
 
 
@@ -125,12 +134,61 @@ class _DevTools:
         return None
 
 
+def _sandbox_user() -> pwd.struct_passwd | None:
+    """The user Chromium runs as, or None to run it as ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(CHROMIUM_USER)
+    except KeyError:
+        return None
+
+
+def _readable_by(path: Path, user: pwd.struct_passwd) -> bool:
+    def allows(p: Path, bit: int) -> bool:  # bit: 4 read, 1 search
+        st = p.stat()
+        if st.st_uid == user.pw_uid:
+            return bool(st.st_mode & (bit << 6))
+        if st.st_gid == user.pw_gid:
+            return bool(st.st_mode & (bit << 3))
+        return bool(st.st_mode & bit)
+
+    return allows(path, 4) and all(allows(d, 1) for d in path.parents)
+
+
+def page_for_browser(page: Path, profile: Path) -> Path:
+    """`page`, or a copy in `profile` when the user Chromium runs as cannot read it."""
+    user = _sandbox_user()
+    if user is None or not page.is_file() or _readable_by(page, user):
+        return page
+    copy = profile / "pages" / page.name
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copyfile(page, copy)
+    return copy
+
+
+def sandboxed_launch(profile: Path) -> tuple[list[str], dict]:
+    """Extra flags and Popen arguments that keep Chromium in its sandbox (see the module doc)."""
+    if os.geteuid() != 0:
+        return [], {}
+    user = _sandbox_user()
+    if user is None:
+        return ["--no-sandbox"], {}  # root and nobody to run as: the only way it starts
+    for path in (profile, *profile.rglob("*")):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    env = {**os.environ, "HOME": str(profile), "XDG_CONFIG_HOME": str(profile / ".config")}
+    env["XDG_CACHE_HOME"] = str(profile / ".cache")
+    return [], {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": [], "env": env}
+
+
 def _start(chromium: str, profile: Path, width: int, height: int) -> tuple[subprocess.Popen, str]:
     log = open(profile / "chromium.log", "wb")  # noqa: SIM115 - closed with the process
+    flags, identity = sandboxed_launch(profile)
     proc = subprocess.Popen(
         [
             chromium,
             *CHROMIUM_FLAGS,
+            *flags,
             f"--user-data-dir={profile}",
             f"--window-size={width},{height}",
             "about:blank",
@@ -138,6 +196,7 @@ def _start(chromium: str, profile: Path, width: int, height: int) -> tuple[subpr
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its helper processes form one group we can end together
+        **identity,
     )
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + 30
@@ -193,13 +252,14 @@ def inspect_page(
     with tempfile.TemporaryDirectory(
         prefix="darooghe-chromium-", ignore_cleanup_errors=True
     ) as tmp:
+        opened = page_for_browser(Path(page).resolve(), Path(tmp)).as_uri()
         proc, ws_url = _start(chromium, Path(tmp), width, height)
         try:
             with connect(ws_url, max_size=None, open_timeout=20) as ws:
                 tools = _DevTools(ws)
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     tools.call(f"{domain}.enable")
-                tools.call("Page.navigate", url=url)
+                tools.call("Page.navigate", url=opened)
                 if tools.wait_event("Page.loadEventFired", timeout) is None:
                     raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
                 deadline = time.monotonic() + timeout

@@ -2,15 +2,13 @@
 
 The topic is at-least-once (a replayed micro-batch re-sends its alerts with a new `detected_at`), so
 each document is written with `$setOnInsert` under `_id = alert_id`: the first delivery creates it,
-every redelivery changes nothing. Consumed offsets are kept in `sink_offsets` and saved after the
-writes (the shared sink bookkeeping of darooghe.sinks), so a crash in between re-reads a few
-records, harmlessly. Times are stored as datetimes, plus `event_date` ("YYYY-MM-DD") and
+every redelivery changes nothing. The topic is read in bounded chunks with the shared sink loop of
+darooghe.sinks (offsets saved after each chunk's writes, so a crash re-reads a few records,
+harmlessly; a record that cannot be stored goes to the dead-letter topic). Times are stored as datetimes, plus `event_date` ("YYYY-MM-DD") and
 `event_hour` (0-23, UTC): FerretDB has no date operators, so charts group on these fields.
 """
 
 from __future__ import annotations
-
-import time
 
 from confluent_kafka import Consumer
 from pymongo import ASCENDING
@@ -19,14 +17,17 @@ from pymongo.database import Database
 from darooghe.fraud.rules import RULES
 from darooghe.mongo_write import insert_new
 from darooghe.records import Record
+from darooghe.sink_dead_letters import DeadLetters
 from darooghe.sinks import (
+    CHUNK_RECORDS,
     SinkRecordError,
     SinkReport,
-    load_offsets,
+    SinkState,
+    check_storable,
+    default_dead_letters,
     parse_time,
-    read_to_end,
     record_object,
-    save_offsets,
+    run_sink,
 )
 from darooghe.topics import FRAUD_ALERTS
 
@@ -49,7 +50,7 @@ def alert_document(topic: str, record: Record) -> dict:
     missing = [f for f in REQUIRED if f not in value]
     if missing:
         raise SinkRecordError(f"{where}: missing field(s) {', '.join(missing)}")
-    if value["rule"] not in RULES:
+    if not isinstance(value["rule"], str) or value["rule"] not in RULES:
         raise SinkRecordError(f"{where}: rule {value['rule']!r} is not one of {', '.join(RULES)}")
     doc = {name: value[name] for name in REQUIRED}
     doc["event_time"] = parse_time(value["event_time"], f"{where} field event_time")
@@ -58,6 +59,7 @@ def alert_document(topic: str, record: Record) -> dict:
     doc["event_hour"] = doc["event_time"].hour
     doc["_id"] = str(value["alert_id"])
     doc["source"] = {"topic": topic, "partition": record.partition, "offset": record.offset}
+    check_storable(doc, where)
     return doc
 
 
@@ -74,27 +76,29 @@ def sink_fraud_alerts(
     topic: str = FRAUD_ALERTS.name,
     collection: str = FRAUD_ALERTS_COLLECTION,
     log=print,
+    dead_letters: DeadLetters | None = None,
+    chunk_records: int = CHUNK_RECORDS,
 ) -> SinkReport:
-    t0 = time.monotonic()
-    report = SinkReport(topic=topic, collection=collection)
-    records, next_offsets = read_to_end(consumer, topic, load_offsets(db, collection, topic))
-    report.records_read = len(records)
-    docs: dict[str, dict] = {}
-    for rec in records:
-        try:
-            doc = alert_document(topic, rec)
-        except SinkRecordError as exc:
-            report.skip(str(exc))
-            continue
-        docs.setdefault(
-            doc["_id"], doc
-        )  # the first delivery in this read wins, as in the collection
+    dead_letters = dead_letters or default_dead_letters(collection)
     ensure_indexes(db, collection)
-    # First detection wins: an alert already stored is kept, never rewritten.
-    report.documents_written += insert_new(db, collection, docs.values(), _CHUNK).written
-    save_offsets(db, collection, topic, next_offsets)
-    report.offsets = next_offsets
-    report.collection_count = db[collection].count_documents({})
-    report.seconds = time.monotonic() - t0
-    log(report.summary())
-    return report
+
+    def write(documents: list[dict], report: SinkReport, _state: SinkState) -> None:
+        docs: dict[str, dict] = {}
+        for doc in documents:
+            docs.setdefault(
+                doc["_id"], doc
+            )  # the first delivery in this chunk wins, as in the collection
+        # First detection wins: an alert already stored is kept, never rewritten.
+        report.documents_written += insert_new(db, collection, docs.values(), _CHUNK).written
+
+    return run_sink(
+        db,
+        consumer,
+        topic,
+        collection,
+        lambda record: alert_document(topic, record),
+        write,
+        dead_letters,
+        log,
+        chunk_records=chunk_records,
+    )

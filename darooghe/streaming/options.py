@@ -7,6 +7,12 @@ import re
 from pathlib import Path
 
 DEFAULT_LATENESS = "2m"
+#: Records per Kafka micro-batch when --max-offsets-per-trigger is not given, per job: a backlog (a
+#: restart after hours down, a backfill) is worked off in bounded micro-batches rather than one that
+#: holds all of it in memory. The metrics job runs four queries over the topic, each one capped.
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = {"fraud": 20_000, "metrics": 50_000}
+#: Deletes the work directory before a run: an order for one start, never part of a job's settings.
+FRESH = "--fresh"
 _UNITS_MS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}
 
 
@@ -19,6 +25,22 @@ def parse_duration_ms(text: str) -> int:
         )
     value = float(m.group(1)) * _UNITS_MS[m.group(2) or "s"]
     return round(value)
+
+
+def without_fresh(job_args: list[str]) -> list[str]:
+    """`job_args` minus FRESH (and the prefixes argparse takes for it), for what is kept to restart
+    a job with: a restart that deleted the checkpoint would reprocess everything or lose state."""
+    return [a for a in job_args if not (len(a) >= 3 and FRESH.startswith(a))]
+
+
+def _cap(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a record count >= 0 (0: no cap)")
+    return value
 
 
 def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
@@ -58,7 +80,7 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
         "default under $DAROOGHE_HOME/checkpoints, one per source and sink",
     )
     p.add_argument(
-        "--fresh",
+        FRESH,
         action="store_true",
         help="delete the work directory first (start over instead of resuming)",
     )
@@ -68,12 +90,15 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
         default=1.0,
         help="micro-batch interval with --source kafka (default 1)",
     )
+    cap = DEFAULT_MAX_OFFSETS_PER_TRIGGER["fraud" if fraud else "metrics"]
     p.add_argument(
         "--max-offsets-per-trigger",
-        type=int,
-        default=None,
-        help="cap a Kafka micro-batch (default: all available). A cap splits a backlog "
-        "by partition, which can put partitions further apart in event time than the "
+        type=_cap,
+        default=cap,
+        metavar="RECORDS",
+        help=f"cap a Kafka micro-batch (default {cap}; 0: all available). Spark splits the cap "
+        "over partitions in proportion to their backlog, so partitions fed at similar rates "
+        "stay together in event time; very uneven partitions can drift further apart than the "
         "allowed lateness",
     )
     if fraud:
@@ -114,7 +139,7 @@ def _source(args):
         args.source,
         args.input,
         topic=args.topic or VALID_TRANSACTIONS.name,
-        max_offsets_per_trigger=args.max_offsets_per_trigger,
+        max_offsets_per_trigger=args.max_offsets_per_trigger or None,  # 0: no cap
     )
 
 

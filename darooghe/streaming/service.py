@@ -4,7 +4,8 @@
 `stream-metrics`) and records the wish that it runs, with its arguments, in
 `$DAROOGHE_HOME/run/<name>.enabled`. `stop_job` stops it and removes that file. So "dead" means
 enabled but not running — a crash, a kill, a reboot — which is what the Dagster sensor restarts,
-with the same arguments; a job someone stopped on purpose stays stopped.
+with the same arguments (less `--fresh`, which applies to the start it was given to only); a job
+someone stopped on purpose stays stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 
 from darooghe.config import Settings, load_settings
 from darooghe.services.process import ManagedProcess
+from darooghe.streaming.options import without_fresh
 from darooghe.streaming.progress import STALE_AFTER_S, progress_path, read_progress
 
 JOBS = {"fraud": "stream-fraud", "metrics": "stream-metrics"}
@@ -29,9 +31,10 @@ def _enabled_file(settings: Settings, name: str):
 def enabled_args(settings: Settings, job: str) -> list[str] | None:
     """The arguments the job was started with, or None when it is not meant to run."""
     try:
-        return list(json.loads(_enabled_file(settings, JOBS[job]).read_text())["args"])
+        args = list(json.loads(_enabled_file(settings, JOBS[job]).read_text())["args"])
     except (FileNotFoundError, ValueError, KeyError):
         return None
+    return without_fresh(args)  # also when an older version saved it
 
 
 def start_job(job: str, job_args: list[str], settings: Settings | None = None) -> int | None:
@@ -41,7 +44,7 @@ def start_job(job: str, job_args: list[str], settings: Settings | None = None) -
     proc = ManagedProcess(name, settings)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     _enabled_file(settings, name).write_text(
-        json.dumps({"args": list(job_args), "since": time.time()})
+        json.dumps({"args": without_fresh(list(job_args)), "since": time.time()})
     )
     if proc.pid() is not None:
         return None

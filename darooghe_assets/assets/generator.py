@@ -29,7 +29,9 @@ class HistoricalBackfillConfig(dg.Config):
     """Generator parameters (SPEC section 2) and the window; ranges are checked at run time."""
 
     seed: int = Field(default=_DEFAULTS.seed, description="random seed; use the live generator's")
-    days: int = Field(default=_DEFAULTS.days, description=f"window length, 1..{topics.MAX_HISTORY_DAYS}")
+    days: int = Field(
+        default=_DEFAULTS.days, description=f"window length, 1..{topics.MAX_HISTORY_DAYS}"
+    )
     end: str | None = Field(
         default=None, description="window end, ISO-8601 UTC (default: now truncated to the hour)"
     )

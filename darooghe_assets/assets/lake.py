@@ -19,7 +19,7 @@ from dagster_pyspark import PySparkResource
 from pydantic import Field
 
 from darooghe import topics
-from darooghe.batch.lake import ingest, lake_checkpoint_dir, lake_stats, read_lake
+from darooghe.batch.lake import IngestResult, ingest, lake_checkpoint_dir, lake_stats, read_lake
 from darooghe.config import load_settings
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
@@ -62,8 +62,37 @@ def lake_frame(context, pyspark: PySparkResource):
     return read_lake(pyspark.spark_session, location), location
 
 
+NO_DATA_LOSS = "no_data_loss"
+
+
+def data_loss_check(result: IngestResult, topic: str) -> dg.AssetCheckResult:
+    """Fails when records of `topic` were deleted (retention) before this run could read them."""
+    lost = sum(result.offsets_lost.values())
+    facts = {
+        "offsets_lost": lost,
+        "by_partition": dg.MetadataValue.json({str(p): n for p, n in result.offsets_lost.items()}),
+    }
+    if not lost:
+        return dg.AssetCheckResult(check_name=NO_DATA_LOSS, passed=True, metadata=facts)
+    return dg.AssetCheckResult(
+        check_name=NO_DATA_LOSS,
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{lost} offset(s) of {topic} were deleted by retention before the lake read "
+        "them (transaction markers included): those records are missing from the lake",
+        metadata=facts,
+    )
+
+
 @dg.asset(
     key=c.TRANSACTIONS_LAKE,
+    check_specs=[
+        dg.AssetCheckSpec(
+            NO_DATA_LOSS,
+            asset=c.TRANSACTIONS_LAKE,
+            description="Fails when the topic deleted records before the lake read them.",
+        )
+    ],
     deps=[c.VALID_TRANSACTIONS_TOPIC],
     group_name=c.GROUP_LAKE,
     kinds={"spark", "parquet"},
@@ -105,5 +134,6 @@ def transactions_lake(
             "lake_dir": str(lake_dir),
             "source_topic": config.source_topic,
             "checkpoint_dir": str(config.checkpoint_path()),
-        }
+        },
+        check_results=[data_loss_check(result, config.source_topic)],
     )

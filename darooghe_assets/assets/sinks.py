@@ -3,6 +3,7 @@
 Each sink is an asset downstream of its topic, materialised by the sensors in sensors/sinks.py when
 the topic's end offsets move (or by hand). The logic and its idempotence live in `darooghe.sinks`;
 the fraud-alert sink is defined with the streaming assets (constants.FRAUD_ALERTS_COLLECTION).
+Each sink carries the `no_dead_letters` check (darooghe_assets.sink_results).
 """
 
 import dagster as dg
@@ -10,6 +11,12 @@ import dagster as dg
 from darooghe import sinks, topics
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource, MongoResource
+from darooghe_assets.sink_results import (
+    clients,
+    dead_letter_check,
+    dead_letter_check_spec,
+    sink_metadata,
+)
 
 #: metrics topic -> asset key of the collection it is sunk into
 METRIC_SINK_KEYS = {
@@ -21,31 +28,13 @@ METRIC_SINK_KEYS = {
 _RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
 
 
-def _metadata(report: sinks.SinkReport) -> dict:
-    metadata = {
-        "topic": report.topic,
-        "collection": report.collection,
-        "records_read": report.records_read,
-        "documents_written": report.documents_written,
-        "documents_deleted": report.documents_deleted,
-        "records_skipped": report.skipped,
-        "collection_count": dg.MetadataValue.int(report.collection_count),
-        "next_offsets": dg.MetadataValue.json(
-            {str(p): o for p, o in sorted(report.offsets.items())}
-        ),
-        "seconds": round(report.seconds, 2),
-    }
-    if report.first_skip_reason:
-        metadata["first_skip_reason"] = report.first_skip_reason
-    return metadata
-
-
 def metric_sink_asset(
     topic: str,
     key: dg.AssetKey,
     dep: dg.AssetKey,
     shape: str | None = None,
     collection: str | None = None,
+    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
 ) -> dg.AssetsDefinition:
     """The sink asset of a live-metrics topic; `shape` names the metrics topic whose records `topic`
     carries and `collection` the target (both default from `topic`; tests sink a fresh topic)."""
@@ -66,23 +55,31 @@ def metric_sink_asset(
         owners=[c.OWNER],
         retry_policy=_RETRY,
         metadata={"topic": topic, "collection": collection},
+        check_specs=[dead_letter_check_spec(key, topic)],
     )
     def _sink(context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource):
-        consumer = kafka.consumer()
+        consumer, dead_letters = clients(kafka, collection, dead_letter_topic)
         try:
             with mongo.get_db() as db:
                 report = sinks.sink_metrics(
-                    db, consumer, topic, shape, collection, log=context.log.info
+                    db, consumer, topic, shape, collection, context.log.info, dead_letters
                 )
         finally:
             consumer.close()
-        return dg.MaterializeResult(metadata=_metadata(report))
+        return dg.MaterializeResult(
+            metadata=sink_metadata(report),
+            check_results=[dead_letter_check(report, dead_letter_topic)],
+        )
 
     return _sink
 
 
 def error_summary_asset(
-    topic: str, key: dg.AssetKey, dep: dg.AssetKey, collection: str = sinks.ERROR_SUMMARY
+    topic: str,
+    key: dg.AssetKey,
+    dep: dg.AssetKey,
+    collection: str = sinks.ERROR_SUMMARY,
+    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
 ) -> dg.AssetsDefinition:
     """The error-log summary asset of `topic` (tests summarise a fresh topic)."""
 
@@ -90,25 +87,30 @@ def error_summary_asset(
         key=key,
         deps=[dep],
         description=(
-            "Invalid records per error code and hour (UTC, of the record's arrival), recounted from the "
-            f"whole {topic} topic on every run and replaced, so a re-run never double counts."
+            "Invalid records per error code and hour (UTC, of the record's arrival): the records of "
+            f"{topic} since the last run added to counts kept with the sink's offsets, and the "
+            "changed hours rewritten with their absolute counts, so a re-run never double counts."
         ),
         group_name=c.GROUP_SINKS,
         kinds={"kafka", "mongodb"},
         owners=[c.OWNER],
         retry_policy=_RETRY,
         metadata={"topic": topic, "collection": collection},
+        check_specs=[dead_letter_check_spec(key, topic)],
     )
     def _summary(context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource):
-        consumer = kafka.consumer()
+        consumer, dead_letters = clients(kafka, collection, dead_letter_topic)
         try:
             with mongo.get_db() as db:
                 report = sinks.sink_error_summary(
-                    db, consumer, topic, collection, log=context.log.info
+                    db, consumer, topic, collection, context.log.info, dead_letters
                 )
         finally:
             consumer.close()
-        return dg.MaterializeResult(metadata=_metadata(report))
+        return dg.MaterializeResult(
+            metadata=sink_metadata(report),
+            check_results=[dead_letter_check(report, dead_letter_topic)],
+        )
 
     return _summary
 

@@ -12,6 +12,12 @@ from darooghe import topics
 from darooghe.streaming.alerts_sink import FRAUD_ALERTS_COLLECTION, sink_fraud_alerts
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource, MongoResource
+from darooghe_assets.sink_results import (
+    clients,
+    dead_letter_check,
+    dead_letter_check_spec,
+    sink_metadata,
+)
 
 fraud_detection_job = dg.AssetSpec(
     c.FRAUD_DETECTION_JOB,
@@ -71,6 +77,7 @@ def fraud_alerts_sink_asset(
     key: dg.AssetKey = c.FRAUD_ALERTS_COLLECTION,
     dep: dg.AssetKey = c.FRAUD_ALERTS_TOPIC,
     collection: str = FRAUD_ALERTS_COLLECTION,
+    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
 ) -> dg.AssetsDefinition:
     """The MongoDB sink of an alerts topic (tests sink a fresh topic into a collection of their own)."""
 
@@ -86,12 +93,15 @@ def fraud_alerts_sink_asset(
         owners=[c.OWNER],
         retry_policy=_RETRY,
         metadata={"topic": topic, "collection": collection},
+        check_specs=[dead_letter_check_spec(key, topic)],
     )
     def _sink(context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource):
-        consumer = kafka.consumer()
+        consumer, dead_letters = clients(kafka, collection, dead_letter_topic)
         try:
             with mongo.get_db() as db:
-                report = sink_fraud_alerts(db, consumer, topic, collection, log=context.log.info)
+                report = sink_fraud_alerts(
+                    db, consumer, topic, collection, context.log.info, dead_letters
+                )
                 by_rule = {
                     row["_id"]: row["n"]
                     for row in db[collection].aggregate(
@@ -100,20 +110,12 @@ def fraud_alerts_sink_asset(
                 }
         finally:
             consumer.close()
-        metadata = {
-            "records_read": report.records_read,
-            "alerts_inserted": report.documents_written,
-            "records_skipped": report.skipped,
-            "collection_count": dg.MetadataValue.int(report.collection_count),
-            "alerts_by_rule": dg.MetadataValue.json(by_rule),
-            "next_offsets": dg.MetadataValue.json(
-                {str(p): o for p, o in sorted(report.offsets.items())}
-            ),
-            "seconds": round(report.seconds, 2),
-        }
-        if report.first_skip_reason:
-            metadata["first_skip_reason"] = report.first_skip_reason
-        return dg.MaterializeResult(metadata=metadata)
+        metadata = sink_metadata(report)
+        metadata["alerts_inserted"] = report.documents_written
+        metadata["alerts_by_rule"] = dg.MetadataValue.json(by_rule)
+        return dg.MaterializeResult(
+            metadata=metadata, check_results=[dead_letter_check(report, dead_letter_topic)]
+        )
 
     return _sink
 

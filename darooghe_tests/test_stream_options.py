@@ -1,0 +1,35 @@
+"""Options of `darooghe stream fraud|metrics`: the defaults a job runs with when given none."""
+
+from __future__ import annotations
+
+import pytest
+
+from darooghe.cli import build_parser
+from darooghe.config import load_settings
+from darooghe.streaming.options import (
+    DEFAULT_MAX_OFFSETS_PER_TRIGGER,
+    fraud_config_from_args,
+    metrics_config_from_args,
+)
+
+
+@pytest.mark.parametrize(
+    ("job", "config_from_args"),
+    [("fraud", fraud_config_from_args), ("metrics", metrics_config_from_args)],
+)
+def test_each_job_caps_its_kafka_micro_batches_by_default(job, config_from_args):
+    """Without a cap, a backlog (a restart after hours down, a backfill) is one micro-batch that
+    holds all of it in memory at once."""
+    settings = load_settings()
+    cfg = config_from_args(build_parser().parse_args(["stream", job]), settings)
+    assert cfg.source.max_offsets_per_trigger == DEFAULT_MAX_OFFSETS_PER_TRIGGER[job] > 0
+    capped = build_parser().parse_args(["stream", job, "--max-offsets-per-trigger", "500"])
+    assert config_from_args(capped, settings).source.max_offsets_per_trigger == 500
+    uncapped = build_parser().parse_args(["stream", job, "--max-offsets-per-trigger", "0"])
+    assert config_from_args(uncapped, settings).source.max_offsets_per_trigger is None
+
+
+def test_a_negative_cap_is_refused_naming_the_option(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["stream", "fraud", "--max-offsets-per-trigger", "-5"])
+    assert "--max-offsets-per-trigger" in capsys.readouterr().err

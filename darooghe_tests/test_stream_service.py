@@ -1,0 +1,54 @@
+"""The streaming jobs as background services: what `start` records for automatic restarts."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from darooghe.config import load_settings
+from darooghe.services.process import ManagedProcess
+from darooghe.streaming.service import JOBS, enabled_args, restart_if_dead, start_job
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """A DAROOGHE_HOME of the test's own, so PID and enabled files touch nothing else."""
+    monkeypatch.setenv("DAROOGHE_HOME", str(tmp_path / "home"))
+    settings = load_settings()
+    settings.run_dir.mkdir(parents=True)
+    return settings
+
+
+def _wait_dead(settings, job: str, timeout: float = 120.0) -> None:
+    proc = ManagedProcess(JOBS[job], settings)
+    deadline = time.monotonic() + timeout
+    while proc.pid() is not None:
+        assert time.monotonic() < deadline, f"{JOBS[job]} did not exit"
+        time.sleep(0.5)
+
+
+def _started_command_lines(settings, job: str) -> list[str]:
+    log = ManagedProcess(JOBS[job], settings).log_file.read_text()
+    return [line for line in log.splitlines() if line.startswith("=== ") and "starting:" in line]
+
+
+@pytest.mark.parametrize("fresh", ["--fresh", "--f"])  # argparse accepts an unambiguous prefix
+def test_fresh_applies_to_the_start_it_was_given_to_and_never_to_a_restart(home, fresh):
+    # `--source file` without --input: the job refuses its options and exits at once (dead, enabled).
+    start_job("fraud", ["--source", "file", fresh], home)
+    _wait_dead(home, "fraud")
+    assert enabled_args(home, "fraud") == ["--source", "file"]
+    assert restart_if_dead("fraud", home) is not None
+    _wait_dead(home, "fraud")
+    first, restart = _started_command_lines(home, "fraud")
+    assert first.endswith(f"stream fraud --source file {fresh}")
+    assert restart.endswith("stream fraud --source file")
+
+
+def test_a_fresh_flag_saved_by_an_older_version_is_not_replayed(home):
+    (home.run_dir / f"{JOBS['metrics']}.enabled").write_text(
+        json.dumps({"args": ["--fresh", "--trigger-seconds", "5"]})
+    )
+    assert enabled_args(home, "metrics") == ["--trigger-seconds", "5"]
