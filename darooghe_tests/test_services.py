@@ -89,14 +89,18 @@ def test_mongodb_insert_query_and_index(mongo_db):
     assert total[0]["s"] == 45_000
 
 
-def test_taken_port_is_refused_with_its_owner(stack, tmp_path):
+@pytest.mark.parametrize(
+    "field, variable, start",
+    [("mongo_port", "DAROOGHE_MONGO_PORT", "_start_ferretdb"), ("postgres_port", "DAROOGHE_POSTGRES_PORT", "_start_postgres")],
+)
+def test_taken_port_is_refused_with_its_owner(stack, tmp_path, field, variable, start):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
         port = squatter.getsockname()[1]
-        other = dataclasses.replace(stack, home=tmp_path / "home", mongo_port=port)
-        with pytest.raises(ServiceError, match=rf"port {port} \(DAROOGHE_MONGO_PORT\).*already taken"):
-            services._start_ferretdb(other, log=lambda _: None)
+        other = dataclasses.replace(stack, home=tmp_path / "home", **{field: port})
+        with pytest.raises(ServiceError, match=rf"port {port} \({variable}\).*already taken"):
+            getattr(services, start)(other, log=lambda _: None)
 
 
 def test_postgres_listens_on_loopback_only_with_a_password_kept_in_the_home(stack):
@@ -114,16 +118,6 @@ def test_postgres_listens_on_loopback_only_with_a_password_kept_in_the_home(stac
     # FerretDB reaches it with the password from its environment, never from its command line
     pid = ManagedProcess("ferretdb", stack).pid()
     assert pid and postgres.password(stack) not in " ".join(psutil.Process(pid).cmdline())
-
-
-def test_taken_postgres_port_is_refused_with_its_owner(stack, tmp_path):
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", 0))
-        squatter.listen()
-        port = squatter.getsockname()[1]
-        other = dataclasses.replace(stack, home=tmp_path / "home", postgres_port=port)
-        with pytest.raises(ServiceError, match=rf"port {port} \(DAROOGHE_POSTGRES_PORT\).*already taken"):
-            services._start_postgres(other, log=lambda _: None)
 
 
 def test_stale_pid_file_is_cleared(stack, tmp_path, capsys):
