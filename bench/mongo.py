@@ -24,7 +24,6 @@ import dataclasses
 import datetime as dt
 import random
 import shutil
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -239,7 +238,7 @@ def timed(fn: Callable[[], object], reps: int, timeout_s: float) -> list[float] 
         t0 = time.perf_counter()
         try:
             fn()
-        except Exception as exc:  # noqa: BLE001 - a timeout is a figure of the baseline
+        except Exception as exc:
             if "timed out" in str(exc):
                 return f"> {timeout_s:.0f} s"
             raise
@@ -270,7 +269,7 @@ def query_figures(uri: str, reps: int, timeout_s: float) -> dict[str, list[float
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def fmt(figure: list[float] | str, q: float) -> str:

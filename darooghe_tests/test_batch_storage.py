@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pymongo.errors import OperationFailure
 
 from darooghe.batch import summaries
 from darooghe.batch.transactions_store import (
@@ -20,8 +21,6 @@ from darooghe.batch.transactions_store import (
     explain_dashboard_queries,
     load_recent_transactions,
 )
-from pymongo.errors import OperationFailure
-
 from darooghe.mongo_write import STAGING, clean_leftovers, insert_new, replace_collection
 from darooghe.schema import FIELDS
 from darooghe.services import postgres

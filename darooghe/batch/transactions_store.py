@@ -55,7 +55,8 @@ from pyspark.sql import functions as F
 from darooghe.batch.columns import is_approved
 from darooghe.batch.documents import collect_documents, for_documents, row_document
 from darooghe.mongo_client import connect
-from darooghe.mongo_indexes import AccessPath, ensure_indexes as ensure_path_indexes, is_ferretdb, plan_facts
+from darooghe.mongo_indexes import AccessPath, is_ferretdb, plan_facts
+from darooghe.mongo_indexes import ensure_indexes as ensure_path_indexes
 from darooghe.mongo_write import insert_new, now_ms, replace_by_id
 from darooghe.schema import COMMISSION_TYPES, FIELDS, STATUSES
 
