@@ -43,6 +43,13 @@ METRICS_COMMISSION_RATIO = Topic(
 METRICS_TOP_MERCHANTS = Topic(
     "darooghe.metrics.top_merchants", 1, "top 5 merchants by commission per 5-minute window"
 )
+#: Reference data, not events: compacted, one record per merchant (darooghe.merchant_reference).
+MERCHANTS = Topic(
+    "darooghe.merchants",
+    1,
+    "the generator's merchant register (reference data), key = merchant_id, compacted",
+    config={"cleanup.policy": "compact"},
+)
 
 METRICS_TOPICS: tuple[Topic, ...] = (
     METRICS_CATEGORY_VOLUME,
@@ -56,6 +63,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ERROR_LOGS,
     FRAUD_ALERTS,
     *METRICS_TOPICS,
+    MERCHANTS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 
