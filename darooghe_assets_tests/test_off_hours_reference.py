@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from confluent_kafka import Producer
 
 from darooghe import kafka_io
 from darooghe.generator.engine import Engine
@@ -91,6 +92,7 @@ def test_off_hours_are_judged_against_the_generators_merchants(
             },
         }
     }
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [
             generator.historical_backfill,
@@ -99,7 +101,7 @@ def test_off_hours_are_judged_against_the_generators_merchants(
             batch.off_hours,
         ],
         resources=build_resources(),
-        instance=dg.DagsterInstance.ephemeral(),
+        instance=instance,
         run_config=run_config,
     )
     assert result.success
@@ -125,6 +127,47 @@ def test_off_hours_are_judged_against_the_generators_merchants(
         if m.asset_key == c.OFF_HOURS_MERCHANTS
     ]
     assert (md["reference_merchants"].value, md["merchants_without_reference"].value) == (10, 0)
+
+    # merch_6..10 deleted from the register: their payments are reported, not judged
+    gone = [f"merch_{i}" for i in range(6, 11)]
+    producer = Producer(kafka_io.producer_config(stack))
+    for merchant_id in gone:
+        producer.produce(register_topic, None, merchant_id)
+    assert producer.flush(30) == 0
+    again = dg.materialize(
+        [merchants_asset.merchants, batch.off_hours],
+        resources=build_resources(),
+        instance=instance,  # the lake of the first run
+        run_config={"ops": {"merchants": run_config["ops"]["merchants"]}},
+    )
+    assert again.success
+    (check,) = again.get_asset_check_evaluations()
+    assert not check.passed
+    (md,) = [
+        m.metadata
+        for m in again.asset_materializations_for_node("off_hours")
+        if m.asset_key == c.OFF_HOURS_MERCHANTS
+    ]
+    in_person_gone = sum(
+        1
+        for r in records
+        if json.loads(r.value)["merchant_id"] in gone
+        and json.loads(r.value)["payment_method"] in ("pos", "nfc")
+    )
+    assert (md["reference_merchants"].value, md["merchants_without_reference"].value) == (5, 5)
+    assert md["payments_not_judged"].value == in_person_gone
+    assert check.metadata["merchants_without_reference"].value == 5
+    got = {d["_id"] for d in mongo_db.off_hours_transactions.find({}, {"_id": 1})}
+    kept = {k: m for k, m in population.items() if k not in gone}
+    assert got == _expected_off_hours(
+        [r for r in records if json.loads(r.value)["merchant_id"] in kept], kept
+    )
+    for doc in mongo_db.off_hours_merchants.find({"merchant_id": {"$in": gone}}):
+        assert (doc["hours_source"], doc["off_hours_count"], doc["open_hour"]) == (
+            "no_reference",
+            None,
+            None,
+        )
 
 
 def test_lineage_runs_from_the_generator_through_the_register_to_off_hours():
