@@ -59,12 +59,17 @@ def generator_params():
     return GeneratorParams(merchant_count=MERCHANTS, customer_count=CUSTOMERS)
 
 
+def bench_merchants() -> list[dict]:
+    """The merchants of the bench's own synthetic history (it is generated here, not guessed)."""
+    from darooghe.generator.engine import Engine
+
+    return Engine(generator_params()).population.merchants()
+
+
 def merchant_register() -> dict[str, np.ndarray]:
     """The generator's merchants for the bench's parameters, as arrays (index = merchant number - 1)."""
     if not _REGISTER:
-        from darooghe.batch.business_hours import generator_merchants
-
-        merchants = generator_merchants(generator_params())
+        merchants = bench_merchants()
         _REGISTER["open"] = np.array([m["open_hour"] for m in merchants])
         _REGISTER["close"] = np.array([m["close_hour"] for m in merchants])
         _REGISTER["category"] = np.array(
@@ -343,12 +348,11 @@ def batch_group(spark, lake: Path, results: list[Timing]) -> None:
     from darooghe.batch import merchant_spikes as ms
     from darooghe.batch import off_hours as oh
     from darooghe.batch import temporal_patterns as tp
-    from darooghe.batch.business_hours import generator_merchants
     from darooghe.batch.documents import collect_documents
     from darooghe.batch.lake import read_lake
 
     frame = read_lake(spark, lake)
-    merchants = generator_merchants(generator_params())
+    merchants = bench_merchants()
 
     def models():
         sim, recs = cmod.commission_recommendations(frame)

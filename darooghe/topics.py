@@ -43,6 +43,13 @@ METRICS_COMMISSION_RATIO = Topic(
 METRICS_TOP_MERCHANTS = Topic(
     "darooghe.metrics.top_merchants", 1, "top 5 merchants by commission per 5-minute window"
 )
+#: Reference data, not events: compacted, one record per merchant (darooghe.merchant_reference).
+MERCHANTS = Topic(
+    "darooghe.merchants",
+    1,
+    "the generator's merchant register (reference data), key = merchant_id, compacted",
+    config={"cleanup.policy": "compact"},
+)
 
 #: A dead letter is the refused record's own bytes plus headers; room above the broker's 1 MB default
 #: so that a source record at that limit still fits with them.
@@ -67,6 +74,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     FRAUD_ALERTS,
     *METRICS_TOPICS,
     SINK_DEAD_LETTERS,
+    MERCHANTS,
 )
 BY_NAME = {t.name: t for t in ALL_TOPICS}
 

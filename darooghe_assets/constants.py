@@ -27,9 +27,8 @@ TRANSACTIONS_TOPIC = topic_key(topics.TRANSACTIONS)
 VALID_TRANSACTIONS_TOPIC = topic_key(topics.VALID_TRANSACTIONS)
 ERROR_LOGS_TOPIC = topic_key(topics.ERROR_LOGS)
 FRAUD_ALERTS_TOPIC = topic_key(topics.FRAUD_ALERTS)
-VALIDATOR = dg.AssetKey(
-    ["validator"]
-)  # the validator service, between the raw and validated topics
+MERCHANTS_TOPIC = topic_key(topics.MERCHANTS)  # the generator's merchant register
+VALIDATOR = dg.AssetKey(["validator"])  # the validator service, between the raw and validated topics
 METRICS_TOPIC_KEYS = {t.name: topic_key(t) for t in topics.METRICS_TOPICS}
 
 # Long-running streaming jobs (AssetSpecs, observed by sensors).
@@ -66,6 +65,7 @@ CATEGORY_COMPARISON = dg.AssetKey("category_comparison")
 OFF_HOURS_TRANSACTIONS = dg.AssetKey("off_hours_transactions")
 OFF_HOURS_MERCHANTS = dg.AssetKey("off_hours_merchants")
 MERCHANT_SPIKES = dg.AssetKey("merchant_spikes")
+MERCHANTS = dg.AssetKey("merchants")  # the merchant reference collection
 TRANSACTIONS_DAILY = dg.AssetKey("transactions_daily")
 TRANSACTIONS_RETENTION = dg.AssetKey("transactions_retention")
 SUMMARY_BY_MERCHANT = dg.AssetKey("summary_by_merchant")

@@ -20,10 +20,12 @@ import dagster as dg
 import pytest
 from bson.codec_options import CodecOptions
 
-from darooghe.kafka_io import produce_records
+from darooghe.kafka_io import ensure_topics, produce_records
+from darooghe.merchant_reference import reference_records
 from darooghe.records import Record
 from darooghe.schema import epoch_ms
-from darooghe_assets.assets import batch, lake, storage
+from darooghe.topics import MERCHANTS, Topic
+from darooghe_assets.assets import batch, lake, merchants, storage
 from darooghe_assets.checks import batch as batch_checks
 from darooghe_assets.resources import build_resources
 from darooghe_tests.batch_data import txn, value_json
@@ -41,7 +43,16 @@ SPECS = [
     (5, "cust_1", "merch_2", "food_service", 50_000, "pending", "flat"),
     (1, "cust_2", "merch_1", "retail", 700_000, "approved", "tiered"),
 ]
-ASSETS = [lake.transactions_lake, *dg.load_assets_from_modules([batch, storage])]
+#: the merchant register the history's generator would have published
+REGISTER = [
+    {"merchant_id": "merch_1", "merchant_category": "retail", "city": "Tehran",
+     "location": {"lat": 35.69, "lng": 51.39}, "commission_type": "flat",
+     "open_hour": 9, "close_hour": 21},
+    {"merchant_id": "merch_2", "merchant_category": "food_service", "city": "Tehran",
+     "location": {"lat": 35.70, "lng": 51.40}, "commission_type": "tiered",
+     "open_hour": 8, "close_hour": 23},
+]  # fmt: skip
+ASSETS = [lake.transactions_lake, *dg.load_assets_from_modules([batch, merchants, storage])]
 CHECKS = dg.load_asset_checks_from_modules([batch_checks])
 
 
@@ -78,16 +89,23 @@ def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_pa
         stack,
     )
 
+    register_topic = f"merchants-batch.{topic.rsplit('.', 1)[1]}"
+    ensure_topics([Topic(register_topic, 1, "test register", MERCHANTS.config)], stack)
+    produce_records(
+        register_topic, reference_records(REGISTER, epoch_ms(history[0]["event_time"])), stack
+    )
+
     instance = dg.DagsterInstance.ephemeral()
     run_config = {
         "ops": {
+            "merchants": {"config": {"topic": register_topic}},
             "transactions_lake": {
                 "config": {
                     "source_topic": topic,
                     "lake_dir": str(tmp_path / "lake"),
                     "checkpoint_dir": str(tmp_path / "checkpoints"),
                 }
-            }
+            },
         }
     }
     resources = build_resources()
@@ -159,6 +177,8 @@ def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_pa
         600_000,
         700_000,
     ]
+    assert sorted(d["_id"] for d in db.merchants.find()) == ["merch_1", "merch_2"]
+    assert {d["hours_source"] for d in db.off_hours_merchants.find()} == {"merchant_reference"}
     assert db.customer_segments.count_documents({}) == 3
     assert db.temporal_patterns.count_documents({}) == 168
     assert sum(d["transaction_count"] for d in db.transactions_daily.find()) == 8

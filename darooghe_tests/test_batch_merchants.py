@@ -6,14 +6,14 @@ import datetime as dt
 
 import pytest
 
-from darooghe.batch.business_hours import category_default_hours, generator_merchants
+from darooghe.batch.business_hours import NO_REFERENCE, REFERENCE
 from darooghe.batch.category_comparison import category_comparison
 from darooghe.batch.customer_segments import rfm
 from darooghe.batch.daily_activity import UNSEGMENTED, daily_activity, daily_id
 from darooghe.batch.documents import collect_documents
 from darooghe.batch.merchant_spikes import merchant_spikes, spike_id
+from darooghe.batch.merchants import CATEGORY_DIFFERS, coverage
 from darooghe.batch.off_hours import off_hours_by_merchant, off_hours_transactions
-from darooghe.generator.params import GeneratorParams
 from darooghe_tests.batch_data import lake_frame, txn, utc
 from darooghe_tests.test_batch_commission import HISTORY_A
 
@@ -61,32 +61,21 @@ def test_category_comparison(spark):
 
 
 MERCHANTS = [
-    {"merchant_id": "merch_1", "merchant_category": "retail", "open_hour": 9, "close_hour": 21}
+    {"merchant_id": "merch_1", "merchant_category": "retail", "open_hour": 9, "close_hour": 21},
+    {"merchant_id": "merch_5", "merchant_category": "retail", "open_hour": 7, "close_hour": 15},
 ]
-# Tehran local = UTC + 3:30
+# Tehran local = UTC + 3:30; merch_9 has no reference record, merch_5's payments name another category
 OFF_HOURS_HISTORY = [
     txn("2026-03-23T05:00:00", tid="p1", method="pos"),  # 08:30 < 9: off
     txn("2026-03-23T17:29:00", tid="p2", method="nfc"),  # 20:59: open
     txn("2026-03-22T23:30:00", tid="p3", method="online"),  # 03:00 online: not judged
     txn("2026-03-23T17:30:00", tid="p4", method="pos", status="declined"),  # 21:00: off
+    txn("2026-03-23T01:00:00", tid="p5", merchant="merch_9", category="government"),  # 04:30
     txn(
-        "2026-03-23T11:00:00", tid="p5", merchant="merch_9", category="government"
-    ),  # 14:30, default 7-15: open
-    txn(
-        "2026-03-23T11:40:00", tid="p6", merchant="merch_9", category="government", amount=70_000
-    ),  # 15:10: off
+        "2026-03-23T23:40:00", tid="p6", merchant="merch_9", category="government", method="online"
+    ),
+    txn("2026-03-23T11:40:00", tid="p7", merchant="merch_5", category="food_service"),  # 15:10: off
 ]
-
-
-def test_category_default_hours_are_the_widest_window():
-    assert category_default_hours()["government"] == (7, 15)
-    assert category_default_hours()["transportation"] == (0, 24)
-
-
-def test_generator_register_is_read_from_the_generator():
-    merchants = generator_merchants(GeneratorParams(merchant_count=10, customer_count=100))
-    assert [m["merchant_id"] for m in merchants] == [f"merch_{i}" for i in range(1, 11)]
-    assert all(0 <= m["open_hour"] < m["close_hour"] <= 24 for m in merchants)
 
 
 def test_off_hours_transactions(spark):
@@ -94,10 +83,10 @@ def test_off_hours_transactions(spark):
     got = {
         r.transaction_id: (r.local_hour, r.open_hour, r.close_hour, r.hours_source) for r in rows
     }
-    assert got == {
-        "p1": (8, 9, 21, "generator"),
-        "p4": (21, 9, 21, "generator"),
-        "p6": (15, 7, 15, "category_default"),
+    assert got == {  # p5: merch_9 has no known hours, so it is not called off-hours
+        "p1": (8, 9, 21, REFERENCE),
+        "p4": (21, 9, 21, REFERENCE),
+        "p7": (15, 7, 15, REFERENCE),
     }
 
 
@@ -113,12 +102,28 @@ def test_off_hours_by_merchant(spark):
         100_000,
     )  # p4 declined
     assert m1.off_hours_share == pytest.approx(2 / 3)
-    assert (m9.in_person_count, m9.off_hours_count, m9.off_hours_share, m9.hours_source) == (
-        2,
+    assert (m1.open_hour, m1.close_hour, m1.hours_source) == (9, 21, REFERENCE)
+    # not judged: listed with its payments, no hours and no off-hours figures
+    assert (m9.in_person_count, m9.open_hour, m9.close_hour, m9.hours_source) == (
         1,
-        0.5,
-        "category_default",
+        None,
+        None,
+        NO_REFERENCE,
     )
+    assert (m9.off_hours_count, m9.off_hours_amount, m9.off_hours_share) == (None, None, None)
+
+
+def test_coverage_reports_merchants_the_register_does_not_describe(spark):
+    rows = coverage(lake_frame(spark, OFF_HOURS_HISTORY), MERCHANTS).collect()
+    got = [
+        (r.merchant_id, r.merchant_category, r.reference_category, r.transaction_count,
+         r.in_person_count, r.problem)
+        for r in rows
+    ]  # fmt: skip
+    assert got == [
+        ("merch_5", "food_service", "retail", 1, 1, CATEGORY_DIFFERS),
+        ("merch_9", "government", None, 2, 1, NO_REFERENCE),
+    ]
 
 
 H0 = utc("2026-03-20T00:00:00")

@@ -11,7 +11,8 @@ a hand-built frame and the Dagster assets (darooghe_assets/assets/batch.py) call
 - `customer_profiles`     per-customer figures (the fraud job's historical averages)
 - `customer_segments`     RFM scores and readable segment names, with a summary
 - `category_comparison`   merchant categories side by side
-- `business_hours`, `off_hours`  payments outside the merchant's business hours
+- `merchants`             the generator's merchant register: Kafka `darooghe.merchants` -> `merchants`
+- `business_hours`, `off_hours`  payments outside the merchant's business hours (from `merchants`)
 - `merchant_spikes`       merchants whose hourly volume jumps far above their recent baseline
 - `daily_activity`        the long-term daily fact the MongoDB aggregation summaries run on
 - `documents`, `transactions_store`, `summaries` (writes through darooghe.mongo_write)  MongoDB storage

@@ -2,10 +2,12 @@
 
 Only in-person payments (pos, nfc: the methods that carry no device) are judged: online and mobile
 payments reach a merchant's web shop or app at any hour, so their time says nothing about the shop.
-A payment is off-hours when its Tehran local hour is not in [open_hour, close_hour).
+A payment is off-hours when its Tehran local hour is not in [open_hour, close_hour) of its
+merchant's reference record; a merchant without one is not judged (`off_hours` null).
 
 - `off_hours_transactions`: one row per off-hours payment (any status), with the hours applied;
-- `off_hours_by_merchant`: per merchant, in-person payments, off-hours ones and their share.
+- `off_hours_by_merchant`: per merchant, in-person payments, off-hours ones and their share (null
+  for a merchant without a reference record, whose `hours_source` says so).
 """
 
 from __future__ import annotations
@@ -14,44 +16,36 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from darooghe.batch.business_hours import (
-    CATEGORY_DEFAULT,
-    GENERATOR,
-    category_hours_frame,
-    merchant_hours_frame,
+    IN_PERSON_METHODS,
+    NO_REFERENCE,
+    REFERENCE,
+    register_frame,
 )
 from darooghe.batch.columns import is_approved, ratio, with_local_time
-from darooghe.schema import DEVICE_PAYMENT_METHODS, PAYMENT_METHODS
 
 TRANSACTIONS_COLLECTION = "off_hours_transactions"
 MERCHANTS_COLLECTION = "off_hours_merchants"
-IN_PERSON_METHODS = tuple(m for m in PAYMENT_METHODS if m not in DEVICE_PAYMENT_METHODS)
 
 
 def judged_payments(transactions: DataFrame, merchants: list[dict]) -> DataFrame:
-    """In-person payments with local hour, the merchant's hours and an `off_hours` flag."""
-    spark = transactions.sparkSession
-    known = merchant_hours_frame(spark, merchants)
-    defaults = category_hours_frame(spark)
+    """In-person payments with local hour, the merchant's hours and an `off_hours` flag (null:
+    the merchant has no reference record, so the payment is not judged)."""
+    known = register_frame(transactions.sparkSession, merchants).drop("reference_category")
     in_person = with_local_time(
         transactions.where(F.col("payment_method").isin(*IN_PERSON_METHODS))
     )
-    joined = in_person.join(F.broadcast(known), "merchant_id", "left").join(
-        F.broadcast(defaults), "merchant_category", "left"
-    )
-    from_register = F.col("open_hour").isNotNull()
-    open_hour = F.coalesce(F.col("open_hour"), F.col("default_open_hour"))
-    close_hour = F.coalesce(F.col("close_hour"), F.col("default_close_hour"))
+    has_hours = F.col("open_hour").isNotNull()
     return (
-        joined.withColumn(
-            "hours_source", F.when(from_register, GENERATOR).otherwise(CATEGORY_DEFAULT)
-        )
-        .withColumn("open_hour", open_hour)
-        .withColumn("close_hour", close_hour)
+        in_person.join(F.broadcast(known), "merchant_id", "left")
+        .withColumn("hours_source", F.when(has_hours, REFERENCE).otherwise(NO_REFERENCE))
         .withColumn(
             "off_hours",
-            ~(
-                (F.col("local_hour") >= F.col("open_hour"))
-                & (F.col("local_hour") < F.col("close_hour"))
+            F.when(
+                has_hours,
+                ~(
+                    (F.col("local_hour") >= F.col("open_hour"))
+                    & (F.col("local_hour") < F.col("close_hour"))
+                ),
             ),
         )
     )
@@ -95,5 +89,11 @@ def off_hours_by_merchant(transactions: DataFrame, merchants: list[dict]) -> Dat
             F.max(F.when(F.col("off_hours"), F.col("event_time"))).alias("last_off_hours_at"),
         )
         .withColumn("off_hours_share", ratio(F.col("off_hours_count"), F.col("in_person_count")))
-        .orderBy(F.col("off_hours_count").desc(), "merchant_id")
+        .withColumns(
+            {  # not judged: no figures rather than zeros that read as "always open"
+                name: F.when(F.col("hours_source") == REFERENCE, F.col(name))
+                for name in ("off_hours_count", "off_hours_amount", "off_hours_share")
+            }
+        )
+        .orderBy(F.col("off_hours_count").desc_nulls_last(), "merchant_id")
     )

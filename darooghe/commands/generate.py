@@ -24,8 +24,9 @@ from darooghe.generator import params as gp
 from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.runner import WindowError, iso, parse_end, run_history, run_live
 from darooghe.generator.sinks import FileSink, KafkaSink
+from darooghe.merchant_reference import side_file
 from darooghe.services.process import ManagedProcess
-from darooghe.topics import BY_NAME, LABEL_HEADER, MAX_HISTORY_DAYS, TRANSACTIONS
+from darooghe.topics import BY_NAME, LABEL_HEADER, MAX_HISTORY_DAYS, MERCHANTS, TRANSACTIONS
 
 PROCESS_NAME = "generator"
 USAGE_ERROR = 2
@@ -50,6 +51,9 @@ def register(sub) -> None:
     p.add_argument("--sink", choices=["kafka", "file"], default="kafka", help="default: kafka")
     p.add_argument("--output", "-o", default=None, help="record file to write (--sink file)")
     p.add_argument("--topic", default=TRANSACTIONS.name, help=f"default: {TRANSACTIONS.name}")
+    p.add_argument("--merchants-topic", default=MERCHANTS.name,
+                   help="compacted topic for the merchant register (--sink kafka; the file sink "
+                   f"writes OUTPUT's .merchants side file instead); default: {MERCHANTS.name}")
     p.add_argument("--detach", action="store_true",
                    help=f"run in the background as process {PROCESS_NAME!r} (log under $DAROOGHE_HOME/logs)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
@@ -94,18 +98,20 @@ def run(args) -> int:
     try:
         if args.sink == "file":
             sink = FileSink(args.output, renderer)
-            target = args.output
+            target = f"{args.output} (merchants: {side_file(args.output)})"
         else:
-            if args.topic in BY_NAME:
-                kafka_io.ensure_topics([BY_NAME[args.topic]], settings)
-            else:
-                kafka_io.require_topic(args.topic, settings)
+            for name in (args.topic, args.merchants_topic):
+                if name in BY_NAME:
+                    kafka_io.ensure_topics([BY_NAME[name]], settings)
+                else:
+                    kafka_io.require_topic(name, settings)
             sink = KafkaSink(
                 args.topic, renderer,
                 lambda **overrides: Producer(kafka_io.producer_config(settings, **overrides)),
-                LABEL_HEADER,
+                LABEL_HEADER, args.merchants_topic,
             )
-            target = f"topic {args.topic} at {settings.kafka_bootstrap}"
+            target = (f"topic {args.topic} (merchants: {args.merchants_topic}) "
+                      f"at {settings.kafka_bootstrap}")
     except (kafka_io.UnknownTopicError, KafkaException, OSError) as exc:
         return _fail(str(exc), 1)
 
@@ -168,7 +174,7 @@ def detach(args, params: gp.GeneratorParams) -> int:
     if pid is not None:
         return _fail(f"the generator is already running (pid {pid}); `darooghe generator stop` first", 1)
     argv = [sys.executable, "-m", "darooghe.cli", "generate", "--mode", args.mode,
-            "--sink", args.sink, "--topic", args.topic]
+            "--sink", args.sink, "--topic", args.topic, "--merchants-topic", args.merchants_topic]
     if args.output:
         argv += ["--output", str(Path(args.output).resolve())]
     if args.duration is not None:

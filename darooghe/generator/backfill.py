@@ -24,7 +24,7 @@ from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.params import GeneratorParams
 from darooghe.generator.runner import Progress, Summary, iso, parse_end, run_history
 from darooghe.generator.sinks import KafkaSink
-from darooghe.topics import LABEL_HEADER
+from darooghe.topics import LABEL_HEADER, MERCHANTS
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -85,8 +85,10 @@ def backfill(
     ledger: BackfillLedger,
     end: str | None = None,
     progress: Progress | None = None,
+    merchants_topic: str = MERCHANTS.name,
 ) -> BackfillOutcome:
-    """Write params.days of history ending at `end` (default: now truncated to the hour)."""
+    """Write params.days of history ending at `end` (default: now truncated to the hour), and the
+    population's merchant register into `merchants_topic` (generator.sinks.KafkaSink)."""
     end_ms = parse_end(end)
     start_ms = end_ms - params.days * 86_400_000
     with ledger.locked():
@@ -95,7 +97,7 @@ def backfill(
             return BackfillOutcome(False, start_ms, end_ms, overlaps=previous)
         engine = Engine(params)
         renderer = Renderer(engine.population, LABEL_HEADER)
-        sink = KafkaSink(topic, renderer, make_producer, LABEL_HEADER)
+        sink = KafkaSink(topic, renderer, make_producer, LABEL_HEADER, merchants_topic)
         summary = run_history(engine, sink, start_ms, end_ms, progress)
         ledger.add(
             {

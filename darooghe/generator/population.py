@@ -374,11 +374,16 @@ class Population:
 
     # --- descriptions, for people and for other layers ------------------------------------------
     def merchants(self) -> list[dict]:
+        """The merchant register (darooghe.merchant_reference.FIELDS), published with the events."""
         return [
             {
                 "merchant_id": self.merchant_ids[i],
                 "merchant_category": MERCHANT_CATEGORIES[self.merchant_category[i]],
                 "city": CITIES[self.merchant_city[i]].name,
+                "location": {
+                    "lat": float(self.locations.lat[self.merchant_location[i]]),
+                    "lng": float(self.locations.lng[self.merchant_location[i]]),
+                },
                 "commission_type": COMMISSION_TYPES[self.merchant_commission_type[i]],
                 "open_hour": int(self.merchant_open[i]),
                 "close_hour": int(self.merchant_close[i]),

@@ -4,6 +4,11 @@ Both carry the same record: key = customer_id, value = the event JSON, timestamp
 timestamp the caller gives (the event time in history mode, the current time in live mode), and
 the `darooghe-label` header for injected fraud and invalid events. A record file replayed with
 `darooghe topics replay` gives the topic the Kafka sink would have written.
+
+Before its first event each sink writes the population's merchant register as reference records
+(darooghe.merchant_reference): the Kafka sink into the compacted merchants topic, the file sink
+into a side file next to its output. The merchants' attributes (business hours, city, contract)
+thus travel with the transactions that name them.
 """
 
 from __future__ import annotations
@@ -17,7 +22,17 @@ from typing import ClassVar, Protocol
 import numpy as np
 from confluent_kafka import KafkaException, Producer
 
+from darooghe import merchant_reference
 from darooghe.generator.engine import Batch, Renderer
+from darooghe.records import Record, write_record_file
+from darooghe.topics import MERCHANTS
+
+
+def merchant_records(renderer: Renderer, record_ts: np.ndarray) -> list[Record]:
+    """The population's reference records, stamped with the run's first record timestamp."""
+    return merchant_reference.reference_records(
+        renderer.population.merchants(), int(record_ts[0])
+    )
 
 
 class Sink(Protocol):
@@ -39,6 +54,8 @@ class FileSink:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.renderer = renderer
+        self.reference_path = merchant_reference.side_file(self.path)
+        self._reference_written = False
         self._fh = self.path.open("wb")
         self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
@@ -68,6 +85,9 @@ class FileSink:
         self._raise_error()
         if len(batch) == 0:
             return
+        if not self._reference_written:
+            write_record_file(merchant_records(self.renderer, record_ts), self.reference_path)
+            self._reference_written = True
         lines = self.renderer.record_lines(batch, record_ts)
         lines.append("")  # the last line's newline
         self._blocks.put("\n".join(lines).encode("utf-8"))
@@ -106,9 +126,12 @@ class KafkaSink:
         renderer: Renderer,
         make_producer: Callable[..., Producer],
         label_header: str,
+        merchants_topic: str = MERCHANTS.name,
     ) -> None:
         """`make_producer(**overrides)` builds the producer (kafka_io.producer_config + overrides)."""
         self.topic = topic
+        self.merchants_topic = merchants_topic
+        self._reference_written = False
         self.renderer = renderer
         self.label_header = label_header
         self.errors: list[str] = []
@@ -122,9 +145,25 @@ class KafkaSink:
             if len(self.errors) < 5:
                 self.errors.append(str(err))
 
+    def _write_reference(self, record_ts: np.ndarray) -> None:
+        """Produce the merchant register and wait for it: its errors are not the events' errors."""
+        records = merchant_records(self.renderer, record_ts)
+        for r in records:
+            self.producer.produce(self.merchants_topic, r.value, r.key, timestamp=r.timestamp)
+        remaining = self.producer.flush(60.0)
+        if remaining or self.error_count:
+            raise KafkaException(
+                f"publishing {len(records)} merchant reference records to "
+                f"{self.merchants_topic!r}: {self.error_count} delivery errors, {remaining} "
+                "undelivered after 60 s" + (f"; first error: {self.errors[0]}" if self.errors else "")
+            )
+        self._reference_written = True
+
     def write(self, batch: Batch, record_ts: np.ndarray) -> None:
         if len(batch) == 0:
             return
+        if not self._reference_written:
+            self._write_reference(record_ts)
         values = self.renderer.values(batch)
         keys = self.renderer.population.customer_ids[batch.customer].tolist()
         labels = batch.labels()

@@ -19,9 +19,10 @@ from darooghe.batch import commission_models as cmod
 from darooghe.batch import customer_profiles as cp
 from darooghe.batch import customer_segments as cs
 from darooghe.batch import merchant_spikes as ms
+from darooghe.batch import merchants as mr
 from darooghe.batch import off_hours as oh
 from darooghe.batch import temporal_patterns as tp
-from darooghe.batch.business_hours import generator_merchants
+from darooghe.batch.business_hours import NO_REFERENCE
 from darooghe.batch.documents import collect_documents
 from darooghe.mongo_write import WriteResult, replace_collection
 from darooghe_assets import constants as c
@@ -322,26 +323,58 @@ def category_comparison(
     )
 
 
+OFF_HOURS_SPEC = {**BATCH_SPEC, "deps": [c.TRANSACTIONS_LAKE, c.MERCHANTS]}
+MERCHANTS_REFERENCED = "merchants_have_reference"
+
+
 @dg.multi_asset(
     name="off_hours",
     specs=[
         dg.AssetSpec(
             c.OFF_HOURS_TRANSACTIONS,
-            description="In-person payments (pos, nfc) outside the merchant's business hours (Tehran time).",
-            **BATCH_SPEC,
+            description="In-person payments (pos, nfc) outside the merchant's business hours (Tehran time), "
+            "the hours from the merchants reference collection.",
+            **OFF_HOURS_SPEC,
         ),
         dg.AssetSpec(
             c.OFF_HOURS_MERCHANTS,
-            description="Per merchant: in-person payments, those outside business hours and their share.",
-            **BATCH_SPEC,
+            description="Per merchant: in-person payments, those outside business hours and their share; "
+            "a merchant without a reference record is listed but not judged.",
+            **OFF_HOURS_SPEC,
         ),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            MERCHANTS_REFERENCED,
+            asset=c.OFF_HOURS_MERCHANTS,
+            description="every merchant of the transactions has a reference record in `merchants`, "
+            "under the category the transactions name (else its payments were not judged, or were "
+            "judged against another merchant's hours)",
+        )
     ],
 )
 def off_hours(context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource):
     lake, where = lake_frame(context, pyspark)
-    merchants = generator_merchants()
+    with mongo.get_db() as db:
+        merchants = mr.load_register(db)
     detail = collect_documents(oh.off_hours_transactions(lake, merchants), "transaction_id")
     per_merchant = collect_documents(oh.off_hours_by_merchant(lake, merchants), "merchant_id")
+    uncovered = [row.asDict() for row in mr.coverage(lake, merchants).collect()]
+    missing = [u for u in uncovered if u["problem"] == NO_REFERENCE]
+    differs = [u for u in uncovered if u["problem"] == mr.CATEGORY_DIFFERS]
+    coverage = {
+        "reference_merchants": len(merchants),
+        "merchants_without_reference": len({u["merchant_id"] for u in missing}),
+        "payments_not_judged": sum(u["in_person_count"] for u in missing),
+        "merchants_with_other_category": len({u["merchant_id"] for u in differs}),
+    }
+    if uncovered:
+        context.log.warning(
+            f"off_hours: {len(missing)} merchants without a reference record (their "
+            f"{coverage['payments_not_judged']} in-person payments not judged), {len(differs)} "
+            "under another category than the register's: "
+            + ", ".join(u["merchant_id"] for u in uncovered[:10])
+        )
     detail_write = write_documents(mongo, oh.TRANSACTIONS_COLLECTION, detail)
     merchant_write = write_documents(mongo, oh.MERCHANTS_COLLECTION, per_merchant)
     yield dg.MaterializeResult(
@@ -368,7 +401,23 @@ def off_hours(context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo
                     "hours_source",
                 ],
             ),
-            "register_merchants": len(merchants),
+            **coverage,
+        },
+    )
+    problem_columns = [
+        "merchant_id",
+        "merchant_category",
+        "reference_category",
+        "transaction_count",
+        "problem",
+    ]
+    yield dg.AssetCheckResult(
+        asset_key=c.OFF_HOURS_MERCHANTS,
+        check_name=MERCHANTS_REFERENCED,
+        passed=not uncovered,
+        metadata={
+            **coverage,
+            **({"merchants": md_table(uncovered, problem_columns)} if uncovered else {}),
         },
     )
 

@@ -46,6 +46,10 @@ class HistoricalBackfillConfig(dg.Config):
     err_device_rate: float = _DEFAULTS.err_device_rate
     err_schema_rate: float = _DEFAULTS.err_schema_rate
     topic: str = Field(default=topics.TRANSACTIONS.name, description="target topic")
+    merchants_topic: str = Field(
+        default=topics.MERCHANTS.name,
+        description="compacted topic receiving the population's merchant register",
+    )
 
     def generator_params(self) -> gp.GeneratorParams:
         names = {f.name for f in dataclasses.fields(gp.GeneratorParams)}
@@ -55,7 +59,8 @@ class HistoricalBackfillConfig(dg.Config):
 @dg.asset(
     key=c.HISTORICAL_BACKFILL,
     description="Writes a seeded window of generated history (darooghe generate --mode history) "
-    "into darooghe.transactions; a window already written is skipped.",
+    "into darooghe.transactions, and the generator's merchant register into darooghe.merchants; "
+    "a window already written is skipped.",
     kinds={"python", "kafka"},
     group_name=c.GROUP_INGEST,
     owners=[c.OWNER],
@@ -68,14 +73,21 @@ def historical_backfill(
     except gp.ParameterError as exc:
         raise dg.Failure(description=f"historical_backfill config: {exc}") from None
     settings = dataclasses.replace(load_settings(), kafka_bootstrap=kafka.bootstrap_servers)
-    if config.topic in topics.BY_NAME:
-        kafka_io.ensure_topics([topics.BY_NAME[config.topic]], settings)
-    else:
-        kafka_io.require_topic(config.topic, settings)
+    for name in (config.topic, config.merchants_topic):
+        if name in topics.BY_NAME:
+            kafka_io.ensure_topics([topics.BY_NAME[name]], settings)
+        else:
+            kafka_io.require_topic(name, settings)
     ledger = BackfillLedger(ledger_path(settings))
     try:
         outcome = backfill(
-            params, config.topic, kafka.producer, ledger, config.end, progress=context.log.info
+            params,
+            config.topic,
+            kafka.producer,
+            ledger,
+            config.end,
+            progress=context.log.info,
+            merchants_topic=config.merchants_topic,
         )
     except WindowError as exc:
         raise dg.Failure(description=f"historical_backfill config: {exc}") from None
@@ -83,6 +95,7 @@ def historical_backfill(
     window = {
         "seed": params.seed,
         "topic": config.topic,
+        "merchants_topic": config.merchants_topic,
         "window_start": iso(outcome.start_ms),
         "window_end": iso(outcome.end_ms),
         "parameters": dg.MetadataValue.json(params.as_dict()),

@@ -30,3 +30,17 @@ transactions_topic = dg.AssetSpec(
     owners=[c.OWNER],
     metadata={"topic": topics.TRANSACTIONS.name, "partitions": topics.TRANSACTIONS.partitions},
 )
+
+merchants_topic = dg.AssetSpec(
+    c.MERCHANTS_TOPIC,
+    description=topics.MERCHANTS.description,
+    deps=[LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
+    kinds={"kafka"},
+    group_name=c.GROUP_INGEST,
+    owners=[c.OWNER],
+    metadata={
+        "topic": topics.MERCHANTS.name,
+        "partitions": topics.MERCHANTS.partitions,
+        "cleanup.policy": topics.MERCHANTS.config["cleanup.policy"],
+    },
+)
