@@ -18,6 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from darooghe.validation.limits import DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_LIMIT, MIN_RECORD_LIMIT
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,6 +63,8 @@ class Settings:
     dagster_port: int
     monitor_port: int
     python: str
+    #: The largest input value the validator parses; a larger one is ERR_SCHEMA, unparsed.
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
 
     # --- run-time state, all under home -------------------------------------------------------
     @property
@@ -163,4 +167,7 @@ def load_settings() -> Settings:
         dagster_port=_env_int("DAROOGHE_DAGSTER_PORT", 3000),
         monitor_port=_env_int("DAROOGHE_MONITOR_PORT", 9108),
         python=_env("PYSPARK_PYTHON", sys.executable),
+        max_record_bytes=_env_int(
+            "DAROOGHE_MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES, MIN_RECORD_LIMIT, MAX_RECORD_LIMIT
+        ),
     )

@@ -20,6 +20,10 @@ for several instances:
   committed offsets, so the batch is read again; a fatal error stops the instance with an error.
   A crash (even SIGKILL) leaves at most an open transaction, which read_committed readers never
   see and the next start of the same instance aborts.
+- Records that cannot be written. A record the producer refuses for good (over its
+  `message.max.bytes`, e.g. a valid value with huge headers) is not a transaction failure: it is
+  routed as a bounded ERR_SCHEMA error record pointing to its source offset, so one poison pill
+  never blocks the partition. (decide() already bounds every error record it builds.)
 - Stopping. should_stop() (set by SIGTERM/Ctrl-C) is checked between batches: the open batch is
   committed, then the consumer closes.
 """
@@ -42,8 +46,9 @@ from confluent_kafka import (
 
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import consumer_config, producer_config, require_topic
-from darooghe.topics import ERROR_LOGS, TRANSACTIONS, VALID_TRANSACTIONS
-from darooghe.validation.decision import decide
+from darooghe.topics import ERROR_LOGS, LABEL_HEADER, TRANSACTIONS, VALID_TRANSACTIONS
+from darooghe.validation.decision import decide, unwritable_verdict
+from darooghe.validation.limits import PRODUCER_MAX_MESSAGE_BYTES
 from darooghe.validation.progress import Counts, base_report, progress_path, write_progress
 
 DEFAULT_GROUP = "darooghe-validator"
@@ -121,6 +126,7 @@ class Validator:
                 **{
                     "transactional.id": o.member_id,
                     "transaction.timeout.ms": 60_000,
+                    "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
                     "linger.ms": 5,
                     "client.id": o.member_id,
                 },
@@ -200,6 +206,7 @@ class Validator:
         produce = producer.produce
         input_topic, valid_topic, error_topic = o.input_topic, o.valid_topic, o.error_topic
         no_timestamp = TIMESTAMP_NOT_AVAILABLE
+        max_record_bytes = self.settings.max_record_bytes
         next_offsets: dict[int, int] = {}
         error_codes: list[tuple[str, ...]] = []
         n_valid = 0
@@ -221,19 +228,25 @@ class Validator:
                     offset,
                     None if ts_type == no_timestamp else ts,
                     m.key(),
+                    None,
+                    max_record_bytes,
                 )
+                topic = valid_topic if verdict[0] else error_topic
+                try:
+                    try:
+                        produce(
+                            topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
+                        )
+                    except BufferError:
+                        self._produce_when_room(topic, verdict, m.headers())
+                except KafkaException as exc:
+                    if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                        raise
+                    verdict = self._route_unwritable(m, verdict, topic, exc.args[0])
                 if verdict[0]:
-                    topic = valid_topic
                     n_valid += 1
                 else:
-                    topic = error_topic
                     error_codes.append(verdict[4])
-                try:
-                    produce(
-                        topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
-                    )
-                except BufferError:
-                    self._produce_when_room(topic, verdict, m.headers())
                 next_offsets[partition] = offset + 1
             if not next_offsets:
                 producer.abort_transaction(60)  # only consumer errors in this batch: nothing to do
@@ -258,6 +271,40 @@ class Validator:
                 by_code[code] += 1
         self.transactions_committed += 1
         return n_valid + len(error_codes)
+
+    def _route_unwritable(self, m, verdict, topic: str, err: KafkaError):
+        """Write, in place of an output the producer refused for good, its bounded error record."""
+        ts_type, ts = m.timestamp()
+        size = len(verdict.value) + len(verdict.key or b"") + sum(
+            len(k) + len(v or b"") for k, v in (m.headers() or [])
+        )
+        replacement = unwritable_verdict(
+            verdict,
+            self.options.input_topic,
+            m.partition(),
+            m.offset(),
+            None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+            m.value(),
+            f"the output record for {topic} ({size:,} bytes with key and headers) is over the "
+            f"producer's limit of {PRODUCER_MAX_MESSAGE_BYTES:,} bytes ({err.str()}); written "
+            "without its payload and headers: read the original at its source offset",
+        )
+        headers = [(k, v) for k, v in (m.headers() or []) if k == LABEL_HEADER and len(v or b"") < 1024]
+        self.log(
+            f"validator {self.options.member_id}: partition {m.partition()} offset {m.offset()}: "
+            f"output of {size:,} bytes refused ({err.str()}); routed as an error record"
+        )
+        try:
+            self.producer.produce(
+                self.options.error_topic,
+                replacement.value,
+                replacement.key,
+                timestamp=replacement.timestamp,
+                headers=headers or None,
+            )
+        except BufferError:
+            self._produce_when_room(self.options.error_topic, replacement, headers or None)
+        return replacement
 
     def _produce_when_room(self, topic: str, verdict, headers) -> None:
         while True:
