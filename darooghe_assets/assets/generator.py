@@ -12,7 +12,7 @@ keeps the ledger under $DAROOGHE_HOME), so re-materialising never doubles traffi
 import dataclasses
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from darooghe import kafka_io, topics
 from darooghe.config import load_settings
@@ -21,6 +21,7 @@ from darooghe.generator.backfill import BackfillLedger, backfill, ledger_path
 from darooghe.generator.runner import WindowError, iso
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
+from darooghe_assets.run_config_guards import allowed_topic
 
 _DEFAULTS = gp.GeneratorParams()
 
@@ -43,7 +44,15 @@ class HistoricalBackfillConfig(dg.Config):
     err_time_rate: float = _DEFAULTS.err_time_rate
     err_device_rate: float = _DEFAULTS.err_device_rate
     err_schema_rate: float = _DEFAULTS.err_schema_rate
-    topic: str = Field(default=topics.TRANSACTIONS.name, description="target topic")
+    topic: str = Field(
+        default=topics.TRANSACTIONS.name,
+        description="target topic: darooghe.transactions (others only as allowed by the operator)",
+    )
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_allowed(cls, value: str) -> str:
+        return allowed_topic("historical_backfill.topic", value, [topics.TRANSACTIONS.name])
 
     def generator_params(self) -> gp.GeneratorParams:
         names = {f.name for f in dataclasses.fields(gp.GeneratorParams)}
