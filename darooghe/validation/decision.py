@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import time
 from typing import NamedTuple
 
 import msgspec
@@ -46,6 +47,7 @@ from darooghe.schema import (
     inspect_transaction,
     read_transaction,
 )
+from darooghe.validation.clock import DEFAULT_CLOCK_SKEW_MS
 from darooghe.validation.limits import (
     DEFAULT_MAX_RECORD_BYTES,
     DETAIL_CHARS,
@@ -127,17 +129,17 @@ def decide(
     key: bytes | None = None,
     validated_at: dt.datetime | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    clock_skew_ms: int = DEFAULT_CLOCK_SKEW_MS,
 ) -> Verdict:
     """The verdict on one record: its value and key as read at topic/partition/offset, with its
     record timestamp (epoch ms, the ingestion time; None when the record has none). Never raises.
-    A value longer than max_record_bytes is ERR_SCHEMA, unparsed.
+    A value longer than max_record_bytes is ERR_SCHEMA, unparsed; an event time more than
+    clock_skew_ms after the validator's clock (validated_at, default now) is ERR_TIME.
 
     Flat arguments rather than a Source: this runs once per record on the validator's hot path.
     """
-    if timestamp is not None and timestamp >= 0:
-        ingestion_ms = timestamp
-    else:
-        ingestion_ms = epoch_ms(validated_at or dt.datetime.now(UTC))
+    now_ms = time.time_ns() // 1_000_000 if validated_at is None else epoch_ms(validated_at)
+    ingestion_ms = timestamp if timestamp is not None and timestamp >= 0 else now_ms
     try:
         size = _size(value)
         if size > max_record_bytes:
@@ -152,7 +154,7 @@ def decide(
         if t is not None:
             event_ms = t.event_time_ms
             amount = amount_problem(t.amount, t.vat_amount, t.commission_amount, t.total_amount)
-            clock = time_problem(event_ms, ingestion_ms)
+            clock = time_problem(event_ms, ingestion_ms, now_ms, clock_skew_ms)
             device = device_problem(t.payment_method, t.device_info)
             if amount is None and clock is None and device is None:
                 return _new_verdict(
@@ -161,7 +163,7 @@ def decide(
             errors = {ERR_AMOUNT: amount, ERR_TIME: clock, ERR_DEVICE: device}
             transaction_id = t.transaction_id
         else:
-            errors = _partial_rule_problems(inspection, ingestion_ms)
+            errors = _partial_rule_problems(inspection, ingestion_ms, now_ms, clock_skew_ms)
             errors[ERR_SCHEMA] = "; ".join(inspection.problems)
             transaction_id = inspection.transaction_id
     except _Oversized as exc:
@@ -221,6 +223,7 @@ def decide_record(
     topic: str,
     validated_at: dt.datetime | None = None,
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+    clock_skew_ms: int = DEFAULT_CLOCK_SKEW_MS,
 ) -> Verdict:
     """decide() for a record-file Record read from `topic` (the file mode and tests)."""
     return decide(
@@ -232,10 +235,13 @@ def decide_record(
         None if record.key is None else record.key.encode(),
         validated_at,
         max_record_bytes,
+        clock_skew_ms,
     )
 
 
-def _partial_rule_problems(inspection: Inspection, ingestion_ms: int) -> dict[str, str | None]:
+def _partial_rule_problems(
+    inspection: Inspection, ingestion_ms: int, now_ms: int, clock_skew_ms: int
+) -> dict[str, str | None]:
     f = inspection.fields
     errors: dict[str, str | None] = {}
     if all(k in f for k in ("amount", "vat_amount", "commission_amount", "total_amount")):
@@ -243,7 +249,9 @@ def _partial_rule_problems(inspection: Inspection, ingestion_ms: int) -> dict[st
             f["amount"], f["vat_amount"], f["commission_amount"], f["total_amount"]
         )
     if "timestamp" in f:
-        errors[ERR_TIME] = time_problem(epoch_ms(f["timestamp"]), ingestion_ms)
+        errors[ERR_TIME] = time_problem(
+            epoch_ms(f["timestamp"]), ingestion_ms, now_ms, clock_skew_ms
+        )
     if "payment_method" in f and "device_info" in f:
         errors[ERR_DEVICE] = device_problem(f["payment_method"], f["device_info"])
     return errors

@@ -207,6 +207,7 @@ class Validator:
         input_topic, valid_topic, error_topic = o.input_topic, o.valid_topic, o.error_topic
         no_timestamp = TIMESTAMP_NOT_AVAILABLE
         max_record_bytes = self.settings.max_record_bytes
+        clock_skew_ms = self.settings.clock_skew_ms
         next_offsets: dict[int, int] = {}
         error_codes: list[tuple[str, ...]] = []
         n_valid = 0
@@ -230,6 +231,7 @@ class Validator:
                     m.key(),
                     None,
                     max_record_bytes,
+                    clock_skew_ms,
                 )
                 topic = valid_topic if verdict[0] else error_topic
                 try:
