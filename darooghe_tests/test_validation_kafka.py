@@ -428,3 +428,52 @@ def test_poison_pills_up_to_2mb_are_each_routed_exactly_once(settings, pipeline)
     assert max(sources.values()) == 1 and max(valid_ids.values()) == 1
     # every pill is an error (the valid record with a 1.5 MB header cannot be written as is)
     assert len(valid) == 200 and len(errors) == len(values) - 200 == 10
+
+
+def test_broker_outage_time_outs_are_retried_not_fatal(settings, pipeline, monkeypatch):
+    """During a broker outage send_offsets, abort_transaction and committed() time out, and the
+    coordinator moves. The real broker is used throughout; only the time-outs are injected (a
+    frozen broker gives them at unpredictable points): each call fails twice before going through.
+    The validator retries with backoff instead of exiting, and every input lands exactly once."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    from darooghe.validation import service
+
+    faults = Counter()
+
+    def flaky(name: str, code: int, times: int):
+        def wrap(real):
+            def call(*args, **kwargs):
+                if faults[name] < times:
+                    faults[name] += 1
+                    raise KafkaException(KafkaError(code, f"injected {name} failure", retriable=False))
+                return real(*args, **kwargs)
+
+            return call
+
+        return wrap
+
+    class OutageProducer(service.Producer):
+        send_offsets_to_transaction = flaky(
+            "send_offsets", KafkaError._TIMED_OUT, 1
+        )(service.Producer.send_offsets_to_transaction)
+        abort_transaction = flaky("abort", KafkaError._TIMED_OUT, 2)(
+            service.Producer.abort_transaction
+        )
+
+    class OutageConsumer(service.Consumer):
+        committed = flaky("committed", KafkaError.NOT_COORDINATOR, 2)(service.Consumer.committed)
+
+    monkeypatch.setattr(service, "Producer", OutageProducer)
+    monkeypatch.setattr(service, "Consumer", OutageConsumer)
+    monkeypatch.setattr(service, "MAX_BACKOFF_S", 0.5)
+    placed = produce(settings, pipeline["input"], make_samples(2000, seed=41, invalid_share=0.1))
+    lines: list[str] = []
+    validator = Validator(
+        options(pipeline, batch_size=300, stop_when_idle=3.0), settings, log=lines.append
+    )
+    counts = validator.run()
+    assert faults == {"send_offsets": 1, "abort": 2, "committed": 2}, lines
+    assert sum("retry" in line for line in lines) == 4, lines
+    assert validator.transactions_aborted == 1 and counts.records_in == len(placed)
+    check_exactly_once(settings, pipeline, placed)
