@@ -82,7 +82,13 @@ def historical_backfill(
     ledger = BackfillLedger(ledger_path(settings))
     try:
         outcome = backfill(
-            params, config.topic, kafka.producer, ledger, config.end, progress=context.log.info
+            params,
+            config.topic,
+            kafka.producer,
+            ledger,
+            config.end,
+            progress=context.log.info,
+            make_consumer=kafka.consumer,
         )
     except WindowError as exc:
         raise dg.Failure(description=f"historical_backfill config: {exc}") from None
@@ -117,5 +123,6 @@ def historical_backfill(
             "label_counts": dg.MetadataValue.json(labels),
             **{f"label_{name}": dg.MetadataValue.int(n) for name, n in labels.items()},
             "events_per_second": round(summary.rate),
+            "resumed_after_events": outcome.resumed_after,
         }
     )
