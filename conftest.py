@@ -9,6 +9,7 @@ which `make test` sets.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,9 @@ TEST_ENV = {
     "DAROOGHE_POSTGRES_PORT": os.environ.get("DAROOGHE_TEST_POSTGRES_PORT", "15432"),
     "DAROOGHE_DAGSTER_PORT": os.environ.get("DAROOGHE_TEST_DAGSTER_PORT", "13000"),
     "DAROOGHE_MONGO_DB": "darooghe_test",
+    # Tests write fresh topics and temporary directories through Dagster run config.
+    "DAROOGHE_RUN_CONFIG_TOPICS": "*",
+    "DAROOGHE_RUN_CONFIG_ROOTS": tempfile.gettempdir(),
 }
 for _name in ("DAROOGHE_KAFKA_BOOTSTRAP", "DAROOGHE_MONGO_URI", "DAROOGHE_KAFKA_HOST", "DAROOGHE_MONGO_HOST"):
     os.environ.pop(_name, None)

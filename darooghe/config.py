@@ -18,6 +18,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from darooghe.validation.clock import DEFAULT_CLOCK_SKEW_MS, MAX_CLOCK_SKEW_MS
+from darooghe.validation.limits import DEFAULT_MAX_RECORD_BYTES, MAX_RECORD_LIMIT, MIN_RECORD_LIMIT
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,6 +65,11 @@ class Settings:
     dagster_port: int
     monitor_port: int
     python: str
+    #: The largest input value the validator parses; a larger one is ERR_SCHEMA, unparsed.
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    #: How far an event time may be ahead of the validator's clock (and a run config clock ahead
+    #: of the wall clock); also the topics' message.timestamp.after.max.ms.
+    clock_skew_ms: int = DEFAULT_CLOCK_SKEW_MS
 
     # --- run-time state, all under home -------------------------------------------------------
     @property
@@ -171,4 +179,8 @@ def load_settings() -> Settings:
         dagster_port=_env_int("DAROOGHE_DAGSTER_PORT", 3000),
         monitor_port=_env_int("DAROOGHE_MONITOR_PORT", 9108),
         python=_env("PYSPARK_PYTHON", sys.executable),
+        max_record_bytes=_env_int(
+            "DAROOGHE_MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES, MIN_RECORD_LIMIT, MAX_RECORD_LIMIT
+        ),
+        clock_skew_ms=_env_int("DAROOGHE_CLOCK_SKEW_MS", DEFAULT_CLOCK_SKEW_MS, 0, MAX_CLOCK_SKEW_MS),
     )

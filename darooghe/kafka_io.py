@@ -11,11 +11,17 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 
 from darooghe.config import Settings, load_settings
 from darooghe.records import Record, decode_bytes
-from darooghe.topics import ALL_TOPICS, Topic
+from darooghe.topics import ALL_TOPICS, TIMESTAMP_AFTER_MAX, Topic
 
 
 class UnknownTopicError(LookupError):
@@ -67,7 +73,11 @@ def existing_topics(admin: AdminClient, timeout: float = 10.0) -> dict[str, int]
 def ensure_topics(
     topics: Iterable[Topic] = ALL_TOPICS, settings: Settings | None = None, timeout: float = 30.0
 ) -> dict[str, str]:
-    """Create missing topics (idempotent). Returns topic -> "created" | "exists"."""
+    """Create missing topics (idempotent). Returns topic -> "created" | "exists".
+
+    An existing topic gets the clock-skew limit on record timestamps too, so a home created before
+    the limit existed is brought in line.
+    """
     s = settings or load_settings()
     admin = admin_client(s)
     have = existing_topics(admin)
@@ -77,7 +87,14 @@ def ensure_topics(
         if t.name in have:
             result[t.name] = "exists"
         else:
-            new.append(NewTopic(t.name, t.partitions, s.kafka_replication, config=t.broker_config()))
+            new.append(
+                NewTopic(
+                    t.name,
+                    t.partitions,
+                    s.kafka_replication,
+                    config=t.broker_config(s.clock_skew_ms),
+                )
+            )
     if new:
         for name, fut in admin.create_topics(new, operation_timeout=timeout).items():
             try:
@@ -88,7 +105,38 @@ def ensure_topics(
                     raise
                 result[name] = "exists"
         _wait_visible([t.topic for t in new], admin, timeout)
+    _align_timestamp_limit([n for n, r in result.items() if r == "exists"], admin, s, timeout)
     return result
+
+
+def _align_timestamp_limit(
+    names: list[str], admin: AdminClient, settings: Settings, timeout: float
+) -> None:
+    """Set message.timestamp.after.max.ms to the clock-skew allowance where it differs."""
+    if not names:
+        return
+    want = str(settings.clock_skew_ms)
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, n) for n in names]
+    stale = []
+    for resource, fut in admin.describe_configs(resources, request_timeout=timeout).items():
+        entry = fut.result(timeout).get(TIMESTAMP_AFTER_MAX)
+        if entry is None or entry.value != want:
+            stale.append(
+                ConfigResource(
+                    ConfigResource.Type.TOPIC,
+                    resource.name,
+                    incremental_configs=[
+                        ConfigEntry(
+                            TIMESTAMP_AFTER_MAX,
+                            want,
+                            incremental_operation=AlterConfigOpType.SET,
+                        )
+                    ],
+                )
+            )
+    if stale:
+        for fut in admin.incremental_alter_configs(stale, request_timeout=timeout).values():
+            fut.result(timeout)
 
 
 def _wait_visible(names: list[str], admin: AdminClient, timeout: float) -> None:

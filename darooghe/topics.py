@@ -2,6 +2,10 @@
 
 Retention is by record timestamp. History records carry their event time (up to MAX_HISTORY_DAYS
 old), so a topic must keep records longer than that or the broker would delete a backfill at once.
+
+A record timestamp may be at most the clock-skew allowance ahead of the broker's clock
+(`message.timestamp.after.max.ms`, darooghe.validation.clock): the broker's 1-hour default let one
+record hold event time an hour ahead.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ DAY_MS = 24 * 60 * 60 * 1000
 #: The longest history the generator writes; topic retention is longer.
 MAX_HISTORY_DAYS = 28
 RETENTION_MS = (MAX_HISTORY_DAYS + 7) * DAY_MS
+TIMESTAMP_AFTER_MAX = "message.timestamp.after.max.ms"
 
 
 @dataclass(frozen=True)
@@ -21,8 +26,13 @@ class Topic:
     description: str
     config: dict[str, str] = field(default_factory=dict)
 
-    def broker_config(self) -> dict[str, str]:
-        return {"retention.ms": str(RETENTION_MS), **self.config}
+    def broker_config(self, clock_skew_ms: int) -> dict[str, str]:
+        """The topic's broker configuration; clock_skew_ms is Settings.clock_skew_ms."""
+        return {
+            "retention.ms": str(RETENTION_MS),
+            TIMESTAMP_AFTER_MAX: str(clock_skew_ms),
+            **self.config,
+        }
 
 
 TRANSACTIONS = Topic("darooghe.transactions", 4, "raw transaction events from the generator")

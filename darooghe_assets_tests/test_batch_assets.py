@@ -76,7 +76,7 @@ def _counts(db) -> dict[str, int]:
     return {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
 
 
-def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_path):
+def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_path, monkeypatch):
     db = mongo_db.client.get_database(
         mongo_db.name, codec_options=CodecOptions(tz_aware=True, tzinfo=UTC)
     )
@@ -201,6 +201,7 @@ def test_batch_group_on_a_replayed_history(stack, mongo_db, unique_topic, tmp_pa
     assert _counts(db) == counts
 
     # retention, five hours later: event 5 (20 h old now) is then over 24 h old, and only it
+    monkeypatch.setenv("DAROOGHE_CLOCK_SKEW_MS", str(6 * 3_600_000))  # a clock 5 h ahead, on purpose
     later = {
         "ops": {
             "transactions_retention": {"config": {"now": (now + dt.timedelta(hours=5)).isoformat()}}

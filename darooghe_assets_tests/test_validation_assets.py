@@ -196,3 +196,82 @@ def test_error_rate_check_passes_near_and_warns_far_from_the_expected_rates(stac
         config=ErrorRateCheckConfig(**base, window_records=400, expected_rates=actual), kafka=kafka
     )
     assert window.metadata["window_records"].value == 400  # 100 latest per input partition
+
+
+@pytest.mark.integration
+def test_watch_sensor_restarts_a_dead_background_validator(stack, validated):
+    """`validate --detach` enables the instance; SIGKILL leaves it dead; the sensor requests a
+    restart and the restart job starts it with the same command line; it then routes new input;
+    `validator stop` disables it and the sensor asks for nothing more."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from darooghe.services.process import ManagedProcess
+    from darooghe.validation.progress import read_progress
+    from darooghe.validation.supervision import process_name
+    from darooghe_assets.sensors.validation import restart_validator_job
+
+    instance = f"r{uuid.uuid4().hex[:6]}"
+    cli = [sys.executable, "-m", "darooghe.cli"]
+    detach = [
+        *cli, "validate", "--source", "kafka", "--detach", "--instance", instance,
+        "--input-topic", validated["input"], "--valid-topic", validated["valid"],
+        "--error-topic", validated["errors"], "--group", validated["group"],
+    ]  # fmt: skip
+    sensor = _sensor(validated)
+
+    def evaluate():
+        context = dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
+            resources={"kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap)},
+        )
+        return sensor(context)
+
+    proc = ManagedProcess(process_name(instance), stack)
+    try:
+        started = subprocess.run(detach, capture_output=True, text=True, timeout=60, check=False)
+        assert started.returncode == 0, started.stderr
+        first = proc.pid()
+        assert first is not None and not evaluate().run_requests  # running: nothing to restart
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while proc.pid() is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+        (request,) = evaluate().run_requests
+        assert request.run_config == {
+            "ops": {"restart_validator_op": {"config": {"instance": instance}}}
+        }
+        assert restart_validator_job.execute_in_process(run_config=request.run_config).success
+        second = proc.pid()
+        assert second is not None and second != first
+        _produce(
+            stack,
+            validated["input"],
+            samples(300, int(time.time() * 1000) - 3000, seed=33, spacing_ms=10),
+        )
+        deadline = time.monotonic() + 120
+        while True:  # the restarted instance routes the new input
+            reports = [
+                r for r in read_progress(stack, validated["group"]) if r["instance"] == instance
+            ]
+            if reports and reports[0]["records_in"] == 300:
+                break
+            assert time.monotonic() < deadline, proc.tail_log(30)
+            time.sleep(0.5)
+    finally:
+        stopped = subprocess.run(
+            [*cli, "validator", "stop", "--instance", instance],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert f"validator {instance}: stopped" in stopped.stdout
+    assert not evaluate().run_requests  # stopped on purpose: stays stopped
+    assert (
+        restart_validator_job.execute_in_process(
+            run_config=request.run_config, raise_on_error=False
+        ).success
+        is False
+    )  # no longer enabled: refused

@@ -43,7 +43,7 @@ def test_project_services_share_the_local_configuration_variables():
         assert env["DAROOGHE_KAFKA_BOOTSTRAP"] == bootstrap
         assert env["DAROOGHE_SPARK_MASTER"] == "spark://spark-master:7077"
         assert "@mongodb:27017" in env["DAROOGHE_MONGO_URI"]
-        assert "${MONGO_ROOT_PASSWORD" in env["DAROOGHE_MONGO_URI"]  # credentials from the environment
+        assert "${MONGO_APP_PASSWORD" in env["DAROOGHE_MONGO_URI"]  # credentials from the environment
         assert "DAROOGHE_HOME" in env
 
 
@@ -60,3 +60,46 @@ def test_spark_cluster_runs_the_project_image_so_versions_match():
     pyproject = (REPO / "pyproject.toml").read_text()
     assert '"pyspark==4.2.0"' in pyproject
     assert (REPO / SERVICES["dagster-code"]["build"]["dockerfile"]).is_file()
+
+
+_VAR = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def _with_defaults(text: str) -> str:
+    """A compose string with every ${VAR:-default} replaced by its default (nothing set)."""
+    return _VAR.sub(lambda m: m.group(2) or "", str(text))
+
+
+def _host_ip(entry) -> str | None:
+    """The host address a `ports` entry binds to (None: every interface)."""
+    if isinstance(entry, dict):
+        return entry.get("host_ip")
+    parts = _with_defaults(entry).split(":")
+    return parts[0] if len(parts) == 3 else None
+
+
+def test_nothing_is_published_beyond_localhost_by_default():
+    published = {name: svc.get("ports", []) for name, svc in SERVICES.items() if svc.get("ports")}
+    assert published, "the UIs are published (on localhost)"
+    for name, ports in published.items():
+        for entry in ports:
+            assert _host_ip(entry) == "127.0.0.1", f"{name} publishes {entry!r} beyond 127.0.0.1"
+    for name, svc in SERVICES.items():
+        assert svc.get("network_mode") != "host", f"{name} shares the host network"
+
+
+def test_the_app_logs_in_as_a_read_write_user_of_its_database_not_root():
+    for name in ("dagster-code", "dagster-webserver", "dagster-daemon", "spark-master", "darooghe-init"):
+        uri = SERVICES[name]["environment"]["DAROOGHE_MONGO_URI"]
+        assert "MONGO_ROOT" not in uri and "authSource=admin" not in uri, f"{name} logs in as root"
+        assert "${MONGO_APP_USER" in uri and "authSource=darooghe" in uri
+    mongodb = SERVICES["mongodb"]
+    mounts = [v for v in mongodb["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert mounts, "no init script creates the app user"
+    scripts = sorted((REPO / mounts[0].split(":")[0]).glob("*.js"))
+    assert scripts, f"no script in {mounts[0]}"
+    text = "\n".join(p.read_text() for p in scripts)
+    assert "createUser" in text and "readWrite" in text and "MONGO_APP_PASSWORD" in text
+    assert "root" not in text.replace("MONGO_ROOT", "")  # the app user gets no admin role
+    env = mongodb["environment"]
+    assert "${MONGO_APP_PASSWORD:?" in env["MONGO_APP_PASSWORD"]

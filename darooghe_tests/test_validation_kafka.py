@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -357,4 +358,122 @@ def test_background_mode_status_and_stop(settings, pipeline):
     )
     status = _run(status_cmd, timeout=60)
     assert status.returncode == 1 and "not running" in status.stdout
+    check_exactly_once(settings, pipeline, placed)
+
+
+def test_poison_pills_up_to_2mb_are_each_routed_exactly_once(settings, pipeline):
+    """Oversized values, fields and headers (up to 2 MB, over the 1 MB producer default) among
+    normal traffic: each input lands once, nothing is aborted and retried forever."""
+    from darooghe.kafka_io import ensure_topics
+    from darooghe.topics import Topic
+    from darooghe.validation.samples import encode, transaction_dict
+
+    big_input = f"test.validation.bigin.{uuid.uuid4().hex[:10]}"
+    ensure_topics([Topic(big_input, 2, "test topic", {"max.message.bytes": "3000000"})], settings)
+    pipeline = {**pipeline, "input": big_input}
+    now = int(time.time() * 1000)
+    rng = random.Random(31)
+
+    def tx(**fields) -> bytes:
+        obj = transaction_dict(rng, now - 1000)
+        obj.update(fields)
+        return encode(obj)
+
+    pills = [
+        (b"\xff" * 400_000, None),
+        (os.urandom(2_000_000), None),
+        (tx(transaction_id="x" * 450_000), None),
+        (tx(merchant_category="\x01" * 120_000), None),
+        (tx(), [("junk", b"h" * 1_500_000)]),  # a valid record whose output is over 1 MB
+    ]
+    producer = Producer(producer_config(settings, **{"message.max.bytes": 3_000_000}))
+    placed: dict[tuple[int, int], bytes] = {}
+    failed: list = []
+    values = []
+    for i in range(200):
+        values.append((tx(), None))
+        if i % 40 == 0:
+            values.append(pills[(i // 40) % len(pills)])
+    values += pills
+    for value, headers in values:
+
+        def cb(err, msg, value=value):
+            if err is not None:
+                failed.append(err)
+            else:
+                placed[(msg.partition(), msg.offset())] = value
+
+        producer.produce(
+            big_input, value, b"cust_1", timestamp=now - 500, headers=headers, on_delivery=cb
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not failed, failed
+
+    deadline = time.monotonic() + 120
+    validator = Validator(
+        options(pipeline, batch_size=50, stop_when_idle=3.0), settings, log=lambda line: None
+    )
+    counts = validator.run(lambda: time.monotonic() > deadline)
+    assert validator.transactions_aborted == 0
+    assert counts.records_in == len(placed) == counts.valid + counts.errors
+    valid = list(consume_all(pipeline["valid"], settings))
+    errors = list(consume_all(pipeline["errors"], settings))
+    assert len(valid) + len(errors) == len(placed)
+    sources = Counter()
+    for r in errors:
+        log = ErrorLog.decode(r.value)
+        sources[(log.source.partition, log.source.offset)] += 1
+        assert len(r.value) < 1_000_000
+    valid_ids = Counter(json.loads(r.value)["transaction_id"] for r in valid)
+    assert max(sources.values()) == 1 and max(valid_ids.values()) == 1
+    # every pill is an error (the valid record with a 1.5 MB header cannot be written as is)
+    assert len(valid) == 200 and len(errors) == len(values) - 200 == 10
+
+
+def test_broker_outage_time_outs_are_retried_not_fatal(settings, pipeline, monkeypatch):
+    """During a broker outage send_offsets, abort_transaction and committed() time out, and the
+    coordinator moves. The real broker is used throughout; only the time-outs are injected (a
+    frozen broker gives them at unpredictable points): each call fails twice before going through.
+    The validator retries with backoff instead of exiting, and every input lands exactly once."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    from darooghe.validation import service
+
+    faults = Counter()
+
+    def flaky(name: str, code: int, times: int):
+        def wrap(real):
+            def call(*args, **kwargs):
+                if faults[name] < times:
+                    faults[name] += 1
+                    raise KafkaException(KafkaError(code, f"injected {name} failure", retriable=False))
+                return real(*args, **kwargs)
+
+            return call
+
+        return wrap
+
+    class OutageProducer(service.Producer):
+        send_offsets_to_transaction = flaky(
+            "send_offsets", KafkaError._TIMED_OUT, 1
+        )(service.Producer.send_offsets_to_transaction)
+        abort_transaction = flaky("abort", KafkaError._TIMED_OUT, 2)(
+            service.Producer.abort_transaction
+        )
+
+    class OutageConsumer(service.Consumer):
+        committed = flaky("committed", KafkaError.NOT_COORDINATOR, 2)(service.Consumer.committed)
+
+    monkeypatch.setattr(service, "Producer", OutageProducer)
+    monkeypatch.setattr(service, "Consumer", OutageConsumer)
+    monkeypatch.setattr(service, "MAX_BACKOFF_S", 0.5)
+    placed = produce(settings, pipeline["input"], make_samples(2000, seed=41, invalid_share=0.1))
+    lines: list[str] = []
+    validator = Validator(
+        options(pipeline, batch_size=300, stop_when_idle=3.0), settings, log=lines.append
+    )
+    counts = validator.run()
+    assert faults == {"send_offsets": 1, "abort": 2, "committed": 2}, lines
+    assert sum("retry" in line for line in lines) == 4, lines
+    assert validator.transactions_aborted == 1 and counts.records_in == len(placed)
     check_exactly_once(settings, pipeline, placed)

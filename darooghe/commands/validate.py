@@ -7,7 +7,9 @@
 
 Several instances share the input through the consumer group: give each its own `--instance`
 (its transactional id and static group membership derive from it). Instance 0 runs as background
-process "validator", instance N as "validator-N".
+process "validator", instance N as "validator-N". A background instance is supervised: when it
+dies, the `validator_watch` sensor starts it again (darooghe.validation.supervision) until
+`darooghe validator stop`.
 """
 
 from __future__ import annotations
@@ -30,12 +32,9 @@ from darooghe.validation.files import validate_file
 from darooghe.validation.progress import read_progress
 from darooghe.validation.service import DEFAULT_GROUP, Validator, ValidatorFenced, ValidatorOptions
 from darooghe.validation.show import show_one
+from darooghe.validation.supervision import disable, enable, enabled_instances, process_name
 
 USAGE_ERROR = 2
-
-
-def process_name(instance: str) -> str:
-    return "validator" if instance == "0" else f"validator-{instance}"
 
 
 def register(sub) -> None:
@@ -244,6 +243,7 @@ def detach(args) -> int:
     ]
     if args.stop_when_idle is not None:
         argv += ["--stop-when-idle", repr(args.stop_when_idle)]
+    enable(settings, instance, argv)
     pid = proc.start(argv)
     print(
         f"validator: instance {instance} started in the background (pid {pid}); log {proc.log_file}; "
@@ -261,7 +261,7 @@ def _instances(settings, only: str | None) -> list[str]:
         else []
     )
     found = [("0" if n == "validator" else n.removeprefix("validator-")) for n in names]
-    return found or ["0"]
+    return sorted(set(found) | set(enabled_instances(settings))) or ["0"]
 
 
 def control(args) -> int:
@@ -269,6 +269,7 @@ def control(args) -> int:
     instances = _instances(settings, args.instance)
     if args.action == "stop":
         for instance in instances:
+            disable(settings, instance)  # stopped on purpose: not restarted
             proc = ManagedProcess(process_name(instance), settings)
             if proc.stop():
                 print(f"validator {instance}: stopped; log {proc.log_file}")
@@ -276,11 +277,17 @@ def control(args) -> int:
                 print(f"validator {instance}: not running")
         return 0
     running = 0
+    enabled = set(enabled_instances(settings))
     for instance in instances:
         proc = ManagedProcess(process_name(instance), settings)
         pid = proc.pid()
         running += pid is not None
-        state = f"running (pid {pid})" if pid else "not running"
+        if pid:
+            state = f"running (pid {pid})"
+        elif instance in enabled:
+            state = "not running (DEAD: enabled, the validator_watch sensor restarts it)"
+        else:
+            state = "not running"
         print(f"validator {instance}: {state}, log {proc.log_file}")
     now_ms = time.time() * 1000
     for report in read_progress(settings, args.group):

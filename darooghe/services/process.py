@@ -3,6 +3,12 @@
 Used by the services (Kafka, FerretDB) and by the project's long-running jobs (generator,
 validator, streaming jobs), so that every one of them has the same `start | stop | status`
 behaviour, a log file under `$DAROOGHE_HOME/logs` and a PID file under `$DAROOGHE_HOME/run`.
+
+A PID file holds "<pid> <start time>" (the process's creation time, epoch seconds). PIDs are
+reused, so a PID alone does not say the process is ours: a PID file is trusted only when a live
+process with that PID started at that time (a file from before start times were recorded: when
+it started before the file was written); anything else (a dead PID, a reused one) is stale and is
+removed without signalling anyone.
 """
 
 from __future__ import annotations
@@ -43,14 +49,25 @@ class ManagedProcess:
         return self.settings.logs_dir / f"{self.name}.log"
 
     def pid(self) -> int | None:
-        """The live PID from the PID file, or None. A stale PID file is removed (and reported)."""
+        """The live PID from the PID file when that process is ours, else None.
+
+        A stale PID file (dead process, or a PID now used by another process) is removed and
+        reported.
+        """
         try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
+            fields = self.pid_file.read_text().split()
+            pid = int(fields[0])
+            started = float(fields[1]) if len(fields) > 1 else None
+            written = self.pid_file.stat().st_mtime
+        except (FileNotFoundError, ValueError, IndexError):
             return None
-        if _alive(pid):
+        if not _alive(pid):
+            why = f"pid {pid} is not running"
+        elif not _is_ours(pid, started, written):
+            why = f"pid {pid} is another process now (started at another time), not ours"
+        else:
             return pid
-        print(f"{self.name}: stale PID file {self.pid_file} (pid {pid} is not running), removed")
+        print(f"{self.name}: stale PID file {self.pid_file} ({why}), removed")
         self.pid_file.unlink(missing_ok=True)
         return None
 
@@ -77,7 +94,11 @@ class ManagedProcess:
                 start_new_session=True,  # survives the CLI that started it; no terminal signals
                 **popen,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        try:
+            started = psutil.Process(proc.pid).create_time()
+        except psutil.NoSuchProcess:
+            started = 0.0  # already gone: the file is stale at once
+        self.pid_file.write_text(f"{proc.pid} {started:.3f}\n")
         return proc.pid
 
     def stop(self, timeout: float = 30.0, sig: signal.Signals = signal.SIGTERM) -> bool:
@@ -86,13 +107,16 @@ class ManagedProcess:
         if pid is None:
             return False
         try:
+            started = psutil.Process(pid).create_time()
             os.kill(pid, sig)
+        except psutil.NoSuchProcess:
+            started = None
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.2)
-        if _alive(pid):
+        if started is not None and _alive(pid) and _is_ours(pid, started, None):
             print(f"{self.name}: pid {pid} did not stop within {timeout:.0f} s, killing it")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -106,6 +130,18 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log yet)"
+
+
+def _is_ours(pid: int, started: float | None, written: float | None) -> bool:
+    """True when process `pid` was created at `started` (epoch s, as psutil reports it) or, with
+    no start time recorded, before the PID file was written at `written`."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        return False
+    if started is not None:
+        return abs(created - started) < 0.01
+    return written is not None and created <= written + 1.0
 
 
 def _alive(pid: int) -> bool:

@@ -44,6 +44,7 @@ from darooghe.streaming.sources import (
     workdir_for,
 )
 from darooghe.topics import FRAUD_ALERTS
+from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
 QUERY = "fraud_detection"
@@ -121,7 +122,7 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
         read_records(spark, cfg.source, settings), FRAUD_FIELDS_SCHEMA
     )
     watermarked = transactions.withWatermark(
-        "event_time", f"{cfg.allowed_lateness_ms} milliseconds"
+        "event_time", f"{watermark_delay_ms(cfg.allowed_lateness_ms, settings)} milliseconds"
     )
     # event_time (the watermark column) is projected away on purpose: the stateful operator then
     # passes rows behind the watermark to the processor, which reports them, instead of Spark

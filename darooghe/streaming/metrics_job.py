@@ -46,6 +46,7 @@ from darooghe.topics import (
     METRICS_COMMISSION_RATIO,
     METRICS_TOP_MERCHANTS,
 )
+from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-metrics"
 DEFAULT_LATENESS_MS = 120_000
@@ -324,7 +325,7 @@ def start_metrics_queries(
     recorder = ProgressRecorder(
         cfg.progress_file or progress_path(settings, JOB), JOB, counters.as_dict
     )
-    lateness = f"{cfg.allowed_lateness_ms} milliseconds"
+    lateness = f"{watermark_delay_ms(cfg.allowed_lateness_ms, settings)} milliseconds"
     ranker = TopMerchantsRanker(
         cfg.workdir / "top_merchants", keep_ms=cfg.allowed_lateness_ms + 10 * 60_000
     )

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from darooghe.config import load_settings
 from darooghe.records import Record, read_records
 from darooghe.topics import TRANSACTIONS
 from darooghe.validation.decision import decide_record
@@ -34,13 +35,19 @@ def validate_file(
     errors_tmp = errors_path.with_name(f".{errors_path.name}.{os.getpid()}.tmp")
     counts = Counts()
     t0 = time.monotonic()
+    settings = load_settings()
     try:
         with (
             valid_tmp.open("w", encoding="utf-8") as valid_out,
             errors_tmp.open("w", encoding="utf-8") as errors_out,
         ):
             for record in read_records(input_path):
-                verdict = decide_record(record, input_topic)
+                verdict = decide_record(
+                    record,
+                    input_topic,
+                    max_record_bytes=settings.max_record_bytes,
+                    clock_skew_ms=settings.clock_skew_ms,
+                )
                 out = Record(
                     key=None
                     if verdict.key is None

@@ -5,6 +5,9 @@ naming the values involved. They are called on a whole Transaction, and also on 
 did convert when the rest of the record failed its schema (see decision.decide).
 
 Decisions the SPEC leaves open, taken here:
+- ERR_TIME also holds the event time against the validator's own clock, allowing the
+  clock-skew allowance (darooghe.validation.clock): the record timestamp is set by the producer,
+  and the broker accepts one up to its message.timestamp.after.max.ms ahead.
 - ERR_TIME compares at millisecond precision, the unit of Kafka record timestamps. "Not after the
   ingestion time" means 1 ms after fails; "not more than 24 hours before" means exactly 24 h
   before passes and 24 h + 1 ms fails.
@@ -17,6 +20,7 @@ Decisions the SPEC leaves open, taken here:
 from __future__ import annotations
 
 from darooghe.schema import MOBILE_OSES, DeviceInfo, format_epoch_ms
+from darooghe.validation.clock import DEFAULT_CLOCK_SKEW_MS
 
 #: How far before its ingestion time an event may be: exactly this much still passes.
 MAX_EVENT_AGE_MS = 24 * 60 * 60 * 1000
@@ -36,12 +40,24 @@ def amount_problem(
     )
 
 
-def time_problem(event_ms: int, ingestion_ms: int) -> str | None:
-    """ERR_TIME: the event time is not after the ingestion time nor more than 24 h before it."""
+def time_problem(
+    event_ms: int,
+    ingestion_ms: int,
+    now_ms: int | None = None,
+    skew_ms: int = DEFAULT_CLOCK_SKEW_MS,
+) -> str | None:
+    """ERR_TIME: the event time is not after the ingestion time nor more than 24 h before it,
+    and not more than skew_ms after the validator's clock now_ms (when given)."""
     if event_ms > ingestion_ms:
         return (
             f"timestamp {format_epoch_ms(event_ms)} is {format_duration(event_ms - ingestion_ms)} "
             f"after the ingestion time {format_epoch_ms(ingestion_ms)} (the Kafka record timestamp)"
+        )
+    if now_ms is not None and event_ms - now_ms > skew_ms:
+        return (
+            f"timestamp {format_epoch_ms(event_ms)} is {format_duration(event_ms - now_ms)} "
+            f"after the validator's clock {format_epoch_ms(now_ms)}, more than the clock-skew "
+            f"allowance of {format_duration(skew_ms)} (DAROOGHE_CLOCK_SKEW_MS)"
         )
     if ingestion_ms - event_ms > MAX_EVENT_AGE_MS:
         return (

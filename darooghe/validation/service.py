@@ -18,8 +18,16 @@ for several instances:
   callbacks only run inside consume(), so a rebalance never meets an open transaction.
 - Failures. An abortable error aborts the transaction and rewinds the consumer to the group's
   committed offsets, so the batch is read again; a fatal error stops the instance with an error.
+  A broker outage is not fatal: a transactional call or committed() that times out or meets a
+  moving coordinator is retried with exponential backoff (up to MAX_BACKOFF_S between tries)
+  until it succeeds or a stop is requested. If the process dies anyway, the `validator_watch`
+  sensor starts an enabled instance again (darooghe.validation.supervision).
   A crash (even SIGKILL) leaves at most an open transaction, which read_committed readers never
   see and the next start of the same instance aborts.
+- Records that cannot be written. A record the producer refuses for good (over its
+  `message.max.bytes`, e.g. a valid value with huge headers) is not a transaction failure: it is
+  routed as a bounded ERR_SCHEMA error record pointing to its source offset, so one poison pill
+  never blocks the partition. (decide() already bounds every error record it builds.)
 - Stopping. should_stop() (set by SIGTERM/Ctrl-C) is checked between batches: the open batch is
   committed, then the consumer closes.
 """
@@ -42,11 +50,28 @@ from confluent_kafka import (
 
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import consumer_config, producer_config, require_topic
-from darooghe.topics import ERROR_LOGS, TRANSACTIONS, VALID_TRANSACTIONS
-from darooghe.validation.decision import decide
+from darooghe.topics import ERROR_LOGS, LABEL_HEADER, TRANSACTIONS, VALID_TRANSACTIONS
+from darooghe.validation.decision import decide, unwritable_verdict
+from darooghe.validation.limits import PRODUCER_MAX_MESSAGE_BYTES
 from darooghe.validation.progress import Counts, base_report, progress_path, write_progress
 
 DEFAULT_GROUP = "darooghe-validator"
+#: Longest wait between two tries of a Kafka call during an outage.
+MAX_BACKOFF_S = 30.0
+#: Errors of a broker or coordinator that is away for a while, not of the request itself.
+_TRANSIENT = frozenset(
+    {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.NETWORK_EXCEPTION,
+    }
+)
 
 
 class ValidatorFenced(RuntimeError):
@@ -67,6 +92,8 @@ class ValidatorOptions:
     progress_interval: float = 5.0
     #: Stop once caught up and idle this long (a one-shot catch-up run; tests); None = run forever.
     stop_when_idle: float | None = None
+    #: Seconds one transactional call (init, send offsets, commit, abort, committed) may take.
+    kafka_timeout_s: float = 60.0
 
     @property
     def member_id(self) -> str:
@@ -106,6 +133,7 @@ class Validator:
             valid_topic=self.options.valid_topic,
             error_topic=self.options.error_topic,
         )
+        self._should_stop: Callable[[], bool] = lambda: False
         self._started = time.monotonic()
         self._last_report = (self._started, 0)
         self._last_line = self._started
@@ -113,6 +141,7 @@ class Validator:
     # --- lifecycle -------------------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False) -> Counts:
         o = self.options
+        self._should_stop = should_stop
         for topic in (o.input_topic, o.valid_topic, o.error_topic):
             require_topic(topic, self.settings)
         self.producer = Producer(
@@ -121,13 +150,14 @@ class Validator:
                 **{
                     "transactional.id": o.member_id,
                     "transaction.timeout.ms": 60_000,
+                    "message.max.bytes": PRODUCER_MAX_MESSAGE_BYTES,
                     "linger.ms": 5,
                     "client.id": o.member_id,
                 },
             )
         )
         # Aborts what a crashed predecessor with the same id left open, and fences it.
-        self.producer.init_transactions(60)
+        self._retrying("init_transactions", lambda: self.producer.init_transactions(o.kafka_timeout_s))
         self.consumer = self._new_consumer()
         self.log(
             f"validator {o.member_id}: {o.input_topic} -> {o.valid_topic} | {o.error_topic} "
@@ -200,6 +230,8 @@ class Validator:
         produce = producer.produce
         input_topic, valid_topic, error_topic = o.input_topic, o.valid_topic, o.error_topic
         no_timestamp = TIMESTAMP_NOT_AVAILABLE
+        max_record_bytes = self.settings.max_record_bytes
+        clock_skew_ms = self.settings.clock_skew_ms
         next_offsets: dict[int, int] = {}
         error_codes: list[tuple[str, ...]] = []
         n_valid = 0
@@ -221,27 +253,34 @@ class Validator:
                     offset,
                     None if ts_type == no_timestamp else ts,
                     m.key(),
+                    None,
+                    max_record_bytes,
+                    clock_skew_ms,
                 )
+                topic = valid_topic if verdict[0] else error_topic
+                try:
+                    try:
+                        produce(
+                            topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
+                        )
+                    except BufferError:
+                        self._produce_when_room(topic, verdict, m.headers())
+                except KafkaException as exc:
+                    if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                        raise
+                    verdict = self._route_unwritable(m, verdict, topic, exc.args[0])
                 if verdict[0]:
-                    topic = valid_topic
                     n_valid += 1
                 else:
-                    topic = error_topic
                     error_codes.append(verdict[4])
-                try:
-                    produce(
-                        topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
-                    )
-                except BufferError:
-                    self._produce_when_room(topic, verdict, m.headers())
                 next_offsets[partition] = offset + 1
             if not next_offsets:
-                producer.abort_transaction(60)  # only consumer errors in this batch: nothing to do
+                self._abort()  # only consumer errors in this batch: nothing to do
                 return 0
             producer.send_offsets_to_transaction(
                 [TopicPartition(input_topic, p, off) for p, off in next_offsets.items()],
                 self.consumer.consumer_group_metadata(),
-                60,
+                o.kafka_timeout_s,
             )
             self._commit()
         except KafkaException as exc:
@@ -259,6 +298,40 @@ class Validator:
         self.transactions_committed += 1
         return n_valid + len(error_codes)
 
+    def _route_unwritable(self, m, verdict, topic: str, err: KafkaError):
+        """Write, in place of an output the producer refused for good, its bounded error record."""
+        ts_type, ts = m.timestamp()
+        size = len(verdict.value) + len(verdict.key or b"") + sum(
+            len(k) + len(v or b"") for k, v in (m.headers() or [])
+        )
+        replacement = unwritable_verdict(
+            verdict,
+            self.options.input_topic,
+            m.partition(),
+            m.offset(),
+            None if ts_type == TIMESTAMP_NOT_AVAILABLE else ts,
+            m.value(),
+            f"the output record for {topic} ({size:,} bytes with key and headers) is over the "
+            f"producer's limit of {PRODUCER_MAX_MESSAGE_BYTES:,} bytes ({err.str()}); written "
+            "without its payload and headers: read the original at its source offset",
+        )
+        headers = [(k, v) for k, v in (m.headers() or []) if k == LABEL_HEADER and len(v or b"") < 1024]
+        self.log(
+            f"validator {self.options.member_id}: partition {m.partition()} offset {m.offset()}: "
+            f"output of {size:,} bytes refused ({err.str()}); routed as an error record"
+        )
+        try:
+            self.producer.produce(
+                self.options.error_topic,
+                replacement.value,
+                replacement.key,
+                timestamp=replacement.timestamp,
+                headers=headers or None,
+            )
+        except BufferError:
+            self._produce_when_room(self.options.error_topic, replacement, headers or None)
+        return replacement
+
     def _produce_when_room(self, topic: str, verdict, headers) -> None:
         while True:
             self.producer.poll(0.05)
@@ -271,15 +344,38 @@ class Validator:
                 continue
 
     def _commit(self) -> None:
+        self._retrying(
+            "commit_transaction",
+            lambda: self.producer.commit_transaction(self.options.kafka_timeout_s),
+        )
+
+    def _abort(self) -> None:
+        self._retrying(
+            "abort_transaction",
+            lambda: self.producer.abort_transaction(self.options.kafka_timeout_s),
+        )
+
+    def _retrying(self, what: str, call: Callable[[], object]):
+        """call() until it succeeds: retriable and outage errors are retried with backoff; a
+        fatal or request error, or any error once a stop is requested, is raised."""
+        delay, tries = 0.5, 0
         while True:
             try:
-                self.producer.commit_transaction(60)
-                return
+                return call()
             except KafkaException as exc:
-                if exc.args[0].retriable():
-                    self.log(f"validator {self.options.member_id}: commit retried: {exc.args[0]}")
-                    continue
-                raise
+                err = exc.args[0]
+                transient = isinstance(err, KafkaError) and not err.fatal() and (
+                    err.retriable() or err.code() in _TRANSIENT
+                )
+                if not transient or self._should_stop():
+                    raise
+                tries += 1
+                self.log(
+                    f"validator {self.options.member_id}: {what} failed ({err}); "
+                    f"retry {tries} in {delay:.1f} s"
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
 
     def _abort_and_rewind(self, exc: KafkaException) -> None:
         err: KafkaError = exc.args[0]
@@ -292,7 +388,7 @@ class Validator:
             f"validator {self.options.member_id}: transaction aborted ({err}); "
             "rewinding to the committed offsets to read the batch again"
         )
-        self.producer.abort_transaction(60)
+        self._abort()
         self.transactions_aborted += 1
         self._rewind()
 
@@ -301,7 +397,10 @@ class Validator:
         assignment = self.consumer.assignment()
         if not assignment:
             return
-        committed = self.consumer.committed(assignment, timeout=30)
+        committed = self._retrying(
+            "committed",
+            lambda: self.consumer.committed(assignment, timeout=self.options.kafka_timeout_s),
+        )
         try:
             for tp in committed:
                 if tp.offset < 0:  # nothing committed yet: auto.offset.reset is earliest

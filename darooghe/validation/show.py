@@ -81,7 +81,7 @@ def show_one(
                 if m.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(m.error())
-            _print_message(m, out, valid_topic, error_topic)
+            _print_message(m, out, valid_topic, error_topic, settings)
             return 0
         out(f"no record arrived from {topic} within {timeout:g} s")
         return 1
@@ -89,7 +89,9 @@ def show_one(
         consumer.close()
 
 
-def _print_message(m, out: Callable[[str], None], valid_topic: str, error_topic: str) -> None:
+def _print_message(
+    m, out: Callable[[str], None], valid_topic: str, error_topic: str, settings: Settings
+) -> None:
     _, ts = m.timestamp()
     key = decode_bytes(m.key())
     headers = {k: decode_bytes(v) for k, v in (m.headers() or [])}
@@ -100,7 +102,9 @@ def _print_message(m, out: Callable[[str], None], valid_topic: str, error_topic:
     out("value:")
     out(_pretty(m.value()))
     verdict = decide(
-        m.value(), m.topic(), m.partition(), m.offset(), ts if ts >= 0 else None, m.key()
+        m.value(), m.topic(), m.partition(), m.offset(), ts if ts >= 0 else None, m.key(),
+        max_record_bytes=settings.max_record_bytes,
+        clock_skew_ms=settings.clock_skew_ms,
     )
     if verdict.valid:
         out(

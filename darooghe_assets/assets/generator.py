@@ -12,7 +12,7 @@ keeps the ledger under $DAROOGHE_HOME), so re-materialising never doubles traffi
 import dataclasses
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from darooghe import kafka_io, topics
 from darooghe.config import load_settings
@@ -21,6 +21,7 @@ from darooghe.generator.backfill import BackfillLedger, backfill, ledger_path
 from darooghe.generator.runner import WindowError, iso
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
+from darooghe_assets.run_config_guards import allowed_topic
 
 _DEFAULTS = gp.GeneratorParams()
 
@@ -45,11 +46,24 @@ class HistoricalBackfillConfig(dg.Config):
     err_time_rate: float = _DEFAULTS.err_time_rate
     err_device_rate: float = _DEFAULTS.err_device_rate
     err_schema_rate: float = _DEFAULTS.err_schema_rate
-    topic: str = Field(default=topics.TRANSACTIONS.name, description="target topic")
+    topic: str = Field(
+        default=topics.TRANSACTIONS.name,
+        description="target topic: darooghe.transactions (others only as allowed by the operator)",
+    )
     merchants_topic: str = Field(
         default=topics.MERCHANTS.name,
         description="compacted topic receiving the population's merchant register",
     )
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_allowed(cls, value: str) -> str:
+        return allowed_topic("historical_backfill.topic", value, [topics.TRANSACTIONS.name])
+
+    @field_validator("merchants_topic")
+    @classmethod
+    def _merchants_topic_allowed(cls, value: str) -> str:
+        return allowed_topic("historical_backfill.merchants_topic", value, [topics.MERCHANTS.name])
 
     def generator_params(self) -> gp.GeneratorParams:
         names = {f.name for f in dataclasses.fields(gp.GeneratorParams)}
@@ -88,6 +102,7 @@ def historical_backfill(
             config.end,
             progress=context.log.info,
             merchants_topic=config.merchants_topic,
+            make_consumer=kafka.consumer,
         )
     except WindowError as exc:
         raise dg.Failure(description=f"historical_backfill config: {exc}") from None
@@ -123,5 +138,6 @@ def historical_backfill(
             "label_counts": dg.MetadataValue.json(labels),
             **{f"label_{name}": dg.MetadataValue.int(n) for name, n in labels.items()},
             "events_per_second": round(summary.rate),
+            "resumed_after_events": outcome.resumed_after,
         }
     )

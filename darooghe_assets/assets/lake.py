@@ -16,13 +16,14 @@ from pathlib import Path
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from darooghe import topics
 from darooghe.batch.lake import IngestResult, ingest, lake_checkpoint_dir, lake_stats, read_lake
 from darooghe.config import load_settings
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
+from darooghe_assets.run_config_guards import allowed_path, allowed_topic
 
 
 class LakeConfig(dg.Config):
@@ -37,6 +38,16 @@ class LakeConfig(dg.Config):
     max_offsets_per_trigger: int = Field(
         default=0, description="records per micro-batch (0: everything available in one)"
     )
+
+    @field_validator("source_topic")
+    @classmethod
+    def _topic_allowed(cls, value: str) -> str:
+        return allowed_topic("transactions_lake.source_topic", value, [topics.VALID_TRANSACTIONS.name])
+
+    @field_validator("lake_dir", "checkpoint_dir")
+    @classmethod
+    def _path_allowed(cls, value: str, info) -> str:
+        return allowed_path(info.field_name, value)
 
     def lake_path(self) -> Path:
         return Path(self.lake_dir) if self.lake_dir else load_settings().lake_dir

@@ -9,7 +9,7 @@ import datetime as dt
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from darooghe.batch import daily_activity as da
 from darooghe.batch import summaries as sm
@@ -20,6 +20,7 @@ from darooghe_assets import constants as c
 from darooghe_assets.assets.batch import DAILY_FRESHNESS, md_table, result_metadata, write_documents
 from darooghe_assets.assets.lake import lake_frame
 from darooghe_assets.resources import MongoResource
+from darooghe_assets.run_config_guards import allowed_instant
 
 UTC = dt.UTC
 #: refreshed hourly (darooghe_assets/jobs/batch.py)
@@ -31,8 +32,14 @@ HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(
 class ClockConfig(dg.Config):
     now: str = Field(
         default="",
-        description="ISO-8601 instant to act as 'now' (empty: the wall clock); for replays and tests",
+        description="ISO-8601 instant to act as 'now' (empty: the wall clock); for replays and "
+        "tests; at most the clock-skew allowance in the future",
     )
+
+    @field_validator("now")
+    @classmethod
+    def _instant_allowed(cls, value: str) -> str:
+        return allowed_instant("now", value)
 
     def instant(self) -> dt.datetime:
         if not self.now:

@@ -10,12 +10,14 @@ producer changed, or the validator's rules did.
 
 import dagster as dg
 from confluent_kafka import KafkaException
+from pydantic import field_validator
 
 from darooghe import topics
 from darooghe.validation.error_rates import compare_rates, expected_error_rates, window_error_counts
 from darooghe.validation.service import DEFAULT_GROUP
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
+from darooghe_assets.run_config_guards import allowed_topic
 
 CHECK_NAME = "error_rates_near_expected"
 
@@ -24,6 +26,16 @@ class ErrorRateCheckConfig(dg.Config):
     input_topic: str = topics.TRANSACTIONS.name
     error_topic: str = topics.ERROR_LOGS.name
     group_id: str = DEFAULT_GROUP
+
+    @field_validator("input_topic")
+    @classmethod
+    def _input_allowed(cls, value: str) -> str:
+        return allowed_topic("input_topic", value, [topics.TRANSACTIONS.name])
+
+    @field_validator("error_topic")
+    @classmethod
+    def _error_allowed(cls, value: str) -> str:
+        return allowed_topic("error_topic", value, [topics.ERROR_LOGS.name])
     #: input records (most recent, committed by the validator) the rates are measured over
     window_records: int = 50_000
     #: below this many records in the window the check passes without judging

@@ -8,7 +8,10 @@ Dagster observes a streaming process that runs outside it:
 - The progress files each validator instance rewrites every few seconds
   ($DAROOGHE_HOME/metrics/validator/<group>.<instance>.json): which instances are alive, their own
   rate, counts since they started (in = valid + errors, by code) and transactions committed/aborted.
-The sensor requests no runs: the validator is operated from the CLI.
+And a restart: a background instance that is enabled (`darooghe validate --detach`) but has no
+live process is dead, and the sensor requests a run of `restart_validator_job` for it, as the
+streaming jobs' watch sensors do (darooghe.validation.supervision). An instance stopped with
+`darooghe validator stop` stays stopped.
 """
 
 import json
@@ -23,12 +26,52 @@ from darooghe.config import load_settings
 from darooghe.schema import ERROR_CODES
 from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe.validation.service import DEFAULT_GROUP
+from darooghe.validation.supervision import dead_instances, enabled_instances, restart_if_dead
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
 
 WATCH_INTERVAL_S = 30
+#: One restart request per dead instance and this many seconds (a restart that did not take is
+#: asked for again later, not on every evaluation).
+RESTART_EVERY_S = 300
 #: a progress file older than this belongs to an instance that stopped reporting
 STALE_AFTER_S = 30
+
+
+@dg.op(config_schema={"instance": dg.Field(str, description="validator instance to restart")})
+def restart_validator_op(context: dg.OpExecutionContext) -> None:
+    """Start a dead background validator instance again with the command line it was started with."""
+    settings = load_settings()
+    instance = context.op_config["instance"]
+    enabled = enabled_instances(settings)
+    if instance not in enabled:  # an allow-list: only what `validate --detach` enabled
+        raise dg.Failure(
+            f"validator instance {instance!r} is not enabled; enabled: {', '.join(enabled) or 'none'}"
+        )
+    pid = restart_if_dead(settings, instance)
+    if pid is None:
+        context.log.info(f"validator {instance}: nothing to do (running)")
+    else:
+        context.log.info(f"validator {instance}: restarted as pid {pid}; it resumes from the "
+                         "group's committed offsets")
+
+
+@dg.job(description="Restart a dead background validator (requested by validator_watch).")
+def restart_validator_job():
+    restart_validator_op()
+
+
+def restart_requests(now: float | None = None) -> list[dg.RunRequest]:
+    """A restart request for every enabled validator instance without a live process."""
+    now = time.time() if now is None else now
+    return [
+        dg.RunRequest(
+            run_key=f"restart-validator-{instance}-{int(now // RESTART_EVERY_S)}",
+            run_config={"ops": {"restart_validator_op": {"config": {"instance": instance}}}},
+            tags={"darooghe/validator-instance": instance},
+        )
+        for instance in dead_instances(load_settings())
+    ]
 
 
 def _end_offsets(consumer, topic: str) -> dict[int, int]:
@@ -146,20 +189,30 @@ def validator_watch_sensor(
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=name,
+        job=restart_validator_job,
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=default_status,
         description=f"Observes the validator (group {group_id}): consumer lag and throughput from "
-        f"Kafka, instances and counts from their progress files, and the output topics' ends.",
+        f"Kafka, instances and counts from their progress files, and the output topics' ends; "
+        f"restarts a background instance that died.",
     )
     def _watch(context: dg.SensorEvaluationContext, kafka: KafkaResource):
+        restarts = restart_requests()
+        for request in restarts:
+            context.log.warning(
+                f"validator {request.tags['darooghe/validator-instance']} is dead (enabled, no "
+                "process): requesting a restart"
+            )
         try:
             events, cursor, summary = validator_observations(
                 kafka, context.cursor, input_topic, valid_topic, error_topic, group_id
             )
         except (KafkaException, LookupError) as exc:
+            if restarts:
+                return dg.SensorResult(run_requests=restarts)
             return dg.SkipReason(f"Kafka not readable for the validator's topics: {exc}")
         context.log.info(summary)
-        return dg.SensorResult(asset_events=events, cursor=cursor)
+        return dg.SensorResult(run_requests=restarts, asset_events=events, cursor=cursor)
 
     return _watch
 
