@@ -220,7 +220,7 @@ def run_demo(opts: DemoOptions | None = None) -> int:
     # Materialisations go to this home's instance, so the UI shows them.
     os.environ["DAGSTER_HOME"] = dagster_home.prepare(s)["DAGSTER_HOME"]
 
-    with step("1/8 services up: Kafka 4 (KRaft) + FerretDB, topics"):
+    with step("1/8 services up: Kafka 4 (KRaft), PostgreSQL + FerretDB, topics"):
         stack.up(s, log=lambda m: print(f"    {m}", flush=True))
 
     with step(f"2/8 historical backfill: {opts.history_days} days at {opts.history_rate:g} events/min (seed {opts.seed})"):

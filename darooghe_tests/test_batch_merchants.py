@@ -189,3 +189,8 @@ def test_daily_activity(spark):
     assert sum(d["commission"] for d in retail) == 17_000
     assert sum(d["declined_count"] for d in retail) == 1
     assert sum(d["commission"] for d in docs.values()) == 57_000
+    # the markers count each (day, merchant) and each (segment, merchant) exactly once
+    days = {(d["local_date"], d["merchant_id"]) for d in docs.values()}
+    assert sum(d["merchant_day_first"] for d in docs.values()) == len(days)
+    pairs = {(d["segment"], d["merchant_id"]) for d in docs.values()}
+    assert sum(d["segment_merchant_first"] for d in docs.values()) == len(pairs)

@@ -264,7 +264,9 @@ def _daily_docs():
         "approved_amount",
         "commission",
     )
-    return [{"_id": f"{r[0]}|{r[3]}|{r[5]}", **dict(zip(keys, r))} for r in DAILY]
+    docs = [{"_id": f"{r[0]}|{r[3]}|{r[5]}", **dict(zip(keys, r))} for r in DAILY]
+    # every (day, merchant) and every (segment, merchant) of DAILY occurs once: each is the first
+    return [{**d, "merchant_day_first": 1, "segment_merchant_first": 1} for d in docs]
 
 
 def test_group_sums_runs_one_accumulator_per_pipeline(mongo_db):

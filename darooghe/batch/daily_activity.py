@@ -9,11 +9,18 @@ no date operators. The summaries are then computed by MongoDB (darooghe.batch.su
 
 `segment` is the customer's current RFM segment (customers without an approved payment:
 UNSEGMENTED). Volume counts cover every valid transaction; amounts and commission approved ones.
+
+Two 0/1 markers turn the summaries' distinct counts into sums: `merchant_day_first` is 1 on one
+document of each (day, merchant), so a merchant's active days are the sum of it; and
+`segment_merchant_first` is 1 on one document of each (segment, merchant), so a segment's merchants
+are the sum of it. FerretDB 1.24 groups by scanning its list of groups for every document
+(measured: 12,250 documents into the 1,750 (merchant, day) groups a distinct count needs took 17 s;
+into 7 groups, 1.2 s), so a sum over few groups is what it does fast.
 """
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from darooghe.batch.columns import is_approved, iso_week_label, with_local_time
@@ -51,8 +58,15 @@ def daily_activity(transactions: DataFrame, segments: DataFrame) -> DataFrame:
             "approved_amount",
             "commission",
         )
+        .withColumn("merchant_day_first", _first_of("local_date", "merchant_id", by="segment"))
+        .withColumn("segment_merchant_first", _first_of("segment", "merchant_id", by="local_date"))
         .orderBy("local_date", "merchant_id", "segment")
     )
+
+
+def _first_of(*group: str, by: str) -> F.Column:
+    """1 on the first row of each `group` (ordered by `by`), else 0."""
+    return (F.row_number().over(Window.partitionBy(*group).orderBy(by)) == 1).cast("int")
 
 
 def daily_id(doc: dict) -> str:

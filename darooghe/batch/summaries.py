@@ -66,21 +66,6 @@ def group_sums(
     return out
 
 
-def distinct_counts(
-    db: Database, collection: str, keys: Mapping[str, str], of: str
-) -> dict[tuple, int]:
-    """For each group of `keys`, how many distinct values of field `of` it has (two $group stages)."""
-    inner = {**{k: f"${f}" for k, f in keys.items()}, "_of": f"${of}"}
-    pipeline = [
-        {"$group": {"_id": inner}},
-        {"$group": {"_id": {k: f"$_id.{k}" for k in keys}, "n": {"$sum": 1}}},
-    ]
-    return {
-        tuple(row["_id"].get(k) for k in keys): row["n"]
-        for row in db[collection].aggregate(pipeline)
-    }
-
-
 def _ratio(numerator, denominator):
     return numerator / denominator if denominator else None
 
@@ -92,58 +77,46 @@ def _derived(doc: dict) -> dict:
     return doc
 
 
-#: the finest grouping every summary but the segments' rolls up from (sums of sums are exact)
-DAY_KEYS = {
-    "merchant_id": "merchant_id",
-    "merchant_category": "merchant_category",
-    "local_date": "local_date",
-    "week": "week",
-    "month": "month",
-}
+def summary_by_merchant(db: Database, source: str = DAILY_COLLECTION) -> list[dict]:
+    keys = {"merchant_id": "merchant_id", "merchant_category": "merchant_category"}
+    groups = group_sums(db, source, keys, {**FIGURES, "active_days": "merchant_day_first"})
+    return [_derived({"_id": figures["merchant_id"], **figures}) for _, figures in sorted(groups.items())]
 
 
-def _roll_up(rows: list[dict], keys: tuple[str, ...], figures) -> dict[tuple, dict]:
-    out: dict[tuple, dict] = {}
-    for row in rows:
-        key = tuple(row[k] for k in keys)
-        acc = out.setdefault(key, {**dict(zip(keys, key)), **{f: 0 for f in figures}})
-        for f in figures:
-            acc[f] += row[f]
-    return out
+def summary_by_segment(db: Database, source: str = DAILY_COLLECTION) -> list[dict]:
+    figures = {**FIGURES, "merchants": "segment_merchant_first"}
+    groups = group_sums(db, source, {"segment": "segment"}, figures)
+    return [_derived({"_id": f["segment"], **f}) for _, f in sorted(groups.items())]
 
 
-def summary_by_merchant(per_day: list[dict]) -> list[dict]:
-    groups = _roll_up(per_day, ("merchant_id", "merchant_category"), FIGURES)
-    days = _roll_up([{**r, "active_days": 1} for r in per_day], ("merchant_id",), ("active_days",))
-    return [
-        _derived(
-            {"_id": figures["merchant_id"], **figures, "active_days": days[key[:1]]["active_days"]}
-        )
-        for key, figures in sorted(groups.items())
-    ]
-
-
-def summary_by_segment(per_segment: dict[tuple, dict], merchants: dict[tuple, int]) -> list[dict]:
-    return [
-        _derived({"_id": figures["segment"], **figures, "merchants": merchants.get(key, 0)})
-        for key, figures in sorted(per_segment.items())
-    ]
-
-
-def summary_by_period(per_day: list[dict]) -> list[dict]:
+def summary_by_period(db: Database, source: str = DAILY_COLLECTION) -> list[dict]:
+    """Days from MongoDB (week and month ride along in the group key, being functions of the day);
+    weeks and months are exact roll-ups of the days' sums: 5 pipelines instead of 15."""
+    keys = {field: field for field in PERIODS.values()}
+    days = list(group_sums(db, source, keys, FIGURES).values())
     docs = []
     for period, field in PERIODS.items():
-        for (key,), figures in sorted(_roll_up(per_day, (field,), FIGURES).items()):
-            sums = {f: figures[f] for f in FIGURES}
-            docs.append(_derived({"_id": f"{period}|{key}", "period": period, "period_key": key, **sums}))
+        totals: dict[str, dict] = {}
+        for day in days:
+            acc = totals.setdefault(day[field], {f: 0 for f in FIGURES})
+            for f in FIGURES:
+                acc[f] += day[f]
+        for key, figures in sorted(totals.items()):
+            docs.append(
+                _derived({"_id": f"{period}|{key}", "period": period, "period_key": key, **figures})
+            )
     return docs
 
 
-def commission_by_category_over_time(per_day: list[dict]) -> list[dict]:
-    sums = ("approved_count", "approved_amount", "commission")
+def commission_by_category_over_time(db: Database, source: str = DAILY_COLLECTION) -> list[dict]:
+    keys = {"merchant_category": "merchant_category", "local_date": "local_date"}
+    sums = {
+        "approved_count": "approved_count",
+        "approved_amount": "approved_amount",
+        "commission": "commission",
+    }
     docs = []
-    by_day = _roll_up(per_day, ("merchant_category", "local_date"), sums)
-    for (category, day), figures in sorted(by_day.items()):
+    for (category, day), figures in sorted(group_sums(db, source, keys, sums).items()):
         docs.append(
             {
                 "_id": f"{category}|{day}",
@@ -162,24 +135,23 @@ class SummaryResult:
     write: WriteResult
 
 
-def build_summaries(db: Database, source: str = DAILY_COLLECTION) -> dict[str, SummaryResult]:
-    """Run the aggregation pipelines once and replace every summary's collection.
+BUILDERS = {
+    BY_MERCHANT: summary_by_merchant,
+    BY_SEGMENT: summary_by_segment,
+    BY_PERIOD: summary_by_period,
+    CATEGORY_OVER_TIME: commission_by_category_over_time,
+}
 
-    Three groupings in MongoDB, one pipeline per figure (see the module doc): by merchant and day
-    (every summary but the segments' is a roll-up of it), by segment, and the distinct merchants
-    per segment: 11 pipelines. One grouping per summary took 30 (68.6 s on FerretDB/PostgreSQL for
-    a 35-day fact of 12,250 documents, on a loaded machine: each pipeline decodes every document).
+
+def build_summaries(db: Database, source: str = DAILY_COLLECTION) -> dict[str, SummaryResult]:
+    """Run every summary's pipelines and replace its collection.
+
+    Every pipeline groups into few groups (at most category x day): FerretDB's `$group` costs
+    documents x groups (daily_activity's module doc), and the distinct counts are sums of the
+    fact's 0/1 markers.
     """
-    per_day = list(group_sums(db, source, DAY_KEYS, FIGURES).values())
-    per_segment = group_sums(db, source, {"segment": "segment"}, FIGURES)
-    merchants = distinct_counts(db, source, {"segment": "segment"}, "merchant_id")
-    built = {
-        BY_MERCHANT: summary_by_merchant(per_day),
-        BY_SEGMENT: summary_by_segment(per_segment, merchants),
-        BY_PERIOD: summary_by_period(per_day),
-        CATEGORY_OVER_TIME: commission_by_category_over_time(per_day),
-    }
-    return {
-        name: SummaryResult(name, len(docs), replace_collection(db, name, docs))
-        for name, docs in built.items()
-    }
+    results = {}
+    for name, build in BUILDERS.items():
+        docs = build(db, source)
+        results[name] = SummaryResult(name, len(docs), replace_collection(db, name, docs))
+    return results

@@ -289,6 +289,7 @@ class MetricsRun:
     def close(self) -> None:
         for sink in self.sinks.values():
             sink.close()
+        self.spark.streams.removeListener(self.listener)  # before the final statuses (see progress)
         for q in self.queries:
             error = q.exception()
             self.recorder.update(
@@ -297,7 +298,6 @@ class MetricsRun:
                 heartbeat_at=time.time(),
                 exception=None if error is None else str(error),
             )
-        self.spark.streams.removeListener(self.listener)
 
 
 METRIC_TOPICS = (

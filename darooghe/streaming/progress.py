@@ -112,6 +112,13 @@ def make_listener(recorders: dict[str, ProgressRecorder]):
         def _recorder(self, name):
             return recorders.get(name)
 
+        @staticmethod
+        def _ended(rec, name, run_id) -> bool:
+            # Listener events arrive asynchronously: a progress or idle event delivered after the
+            # job recorded its run's end must not mark that run running again.
+            entry = rec.entry(name)
+            return entry.get("status") in ("stopped", "failed") and entry.get("run_id") == str(run_id)
+
         def onQueryStarted(self, event):
             rec = self._recorder(event.name)
             if rec:
@@ -127,7 +134,7 @@ def make_listener(recorders: dict[str, ProgressRecorder]):
         def onQueryProgress(self, event):
             p = json.loads(event.progress.json)
             rec = self._recorder(p.get("name"))
-            if rec:
+            if rec and not self._ended(rec, p.get("name"), p.get("runId")):
                 now = time.time()
                 summary = summarize_progress(p, now)
                 total = (
@@ -151,7 +158,7 @@ def make_listener(recorders: dict[str, ProgressRecorder]):
 
         def onQueryIdle(self, event):
             name, rec = self._by_id(event.id)
-            if rec:
+            if rec and not self._ended(rec, name, event.runId):
                 rec.update(name, status="running", heartbeat_at=time.time())
 
         def onQueryTerminated(self, event):
