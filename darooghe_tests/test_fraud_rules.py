@@ -189,6 +189,28 @@ def test_alert_value_shape():
     assert value["severity"] == "low"
 
 
+def test_velocity_evidence_is_bounded_whatever_the_burst():
+    """25k transactions in two minutes: the evidence names the count, the window, the first and
+    last ids and a capped list, not all 25k ids (that made alerts over 1 MB)."""
+    burst = [txn(f"b{i:05d}", i * 4) for i in range(25_000)]  # 100 s
+    t = burst[-1]
+    evidence = VelocityRule.evidence(t, burst)
+    assert evidence["count"] == 25_000
+    assert evidence["first_transaction_id"] == "b00000"
+    assert evidence["last_transaction_id"] == "b24999"
+    assert evidence["transaction_ids"] == [f"b{i:05d}" for i in range(24_980, 25_000)]
+    assert evidence["transaction_ids_omitted"] == 24_980
+    assert len(make_alert(VELOCITY, t, evidence, detected_ms=T0).to_json()) < 2_000
+
+
+def test_burst_alerts_stay_small():
+    burst = [txn(f"b{i:04d}", i * 40) for i in range(3_000)]  # 3,000 in 2 min
+    alerts = CustomerWindow("cust_1").ingest(burst, 0, None).alerts
+    assert len(alerts) == 3_000 - VelocityRule.MAX_COUNT
+    assert max(len(a.to_json()) for a in alerts) < 2_000
+    assert alerts[-1].evidence["count"] == 3_000
+
+
 # --- lateness and eviction ---------------------------------------------------------------------------
 
 

@@ -19,6 +19,9 @@ always carries the same severity:
 - GEO_IMPOSSIBLE: the implied travel speed — any alert implies > 600 km/h; up to 1,000 km/h low,
   up to 2,000 km/h medium, faster (or simultaneous) high.
 - AMOUNT_ANOMALY: amount / average — up to 20 low, up to 50 medium, more high.
+
+VELOCITY evidence is bounded (count, window, first and last id, the EVIDENCE_IDS most recent ids)
+whatever the burst, so an alert stays far below Kafka's message size limit.
 """
 
 from __future__ import annotations
@@ -54,15 +57,31 @@ class VelocityRule:
     def fires(cls, count: int) -> bool:
         return count > cls.MAX_COUNT
 
+    #: At most this many transaction ids in an alert's evidence: a burst of n transactions would
+    #: otherwise put O(n) ids in each of its n alerts (a 25k burst made alerts over 1 MB, beyond
+    #: Kafka's default message size, and the query failed on every retry).
+    EVIDENCE_IDS = 20
+
     @classmethod
     def evidence(cls, t: Txn, window: list[Txn]) -> dict:
         ordered = sorted(window, key=lambda x: (x.event_ms, x.transaction_id))
+        return cls.evidence_of_ids(t, [x.transaction_id for x in ordered])
+
+    @classmethod
+    def evidence_of_ids(cls, t: Txn, ordered_ids) -> dict:
+        """Evidence from the window's transaction ids in event-time order: the count, the window,
+        the first and last id and the EVIDENCE_IDS most recent ids (bounded whatever the burst)."""
+        count = len(ordered_ids)
+        shown = [str(x) for x in ordered_ids[max(0, count - cls.EVIDENCE_IDS) :]]
         return {
-            "count": len(ordered),
+            "count": count,
             "window_start": iso_ms(cls.window_start_ms(t)),
             "window_end": iso_ms(t.event_ms),
             "window_ms": cls.WINDOW_MS,
-            "transaction_ids": [x.transaction_id for x in ordered],
+            "first_transaction_id": str(ordered_ids[0]),
+            "last_transaction_id": str(ordered_ids[-1]),
+            "transaction_ids": shown,
+            "transaction_ids_omitted": count - len(shown),
         }
 
     @staticmethod
