@@ -7,10 +7,12 @@ import re
 from pathlib import Path
 
 DEFAULT_LATENESS = "2m"
-#: Records per Kafka micro-batch when --max-offsets-per-trigger is not given, per job: a backlog (a
-#: restart after hours down, a backfill) is worked off in bounded micro-batches rather than one that
-#: holds all of it in memory. The metrics job runs four queries over the topic, each one capped.
-DEFAULT_MAX_OFFSETS_PER_TRIGGER = {"fraud": 20_000, "metrics": 50_000}
+#: Records per Kafka micro-batch when --max-offsets-per-trigger is not given, per job: 0 = no cap.
+#: A cap bounds the memory of a backlog's micro-batch, but the watermark then runs ahead of the
+#: partitions read more slowly: measured in `make demo` with 20,000 for fraud, replaying a week of
+#: history made 2,901 rows late and unjudged (VELOCITY recall 97.8 %, GEO_IMPOSSIBLE 98.9 %),
+#: where one uncapped batch made none. Exactness comes first, so no job is capped by default.
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = {"fraud": 0, "metrics": 0}
 #: Deletes the work directory before a run: an order for one start, never part of a job's settings.
 FRESH = "--fresh"
 _UNITS_MS = {"ms": 1, "s": 1000, "sec": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000}
