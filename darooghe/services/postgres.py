@@ -21,6 +21,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,15 @@ def _own(path: Path, who: RunAs) -> None:
         os.chown(path, who.uid, who.gid)
 
 
+def _let_traverse(path: Path) -> None:
+    """Give others search (x) permission on `path` and its parents, so the server's own user can
+    reach its data directory under a home made by root with mode 0700 (pytest's temporary dirs)."""
+    for folder in (path, *path.parents):
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+
+
 def init_if_needed(s: Settings, log_file: Path) -> bool:
     """initdb the cluster on first start. Returns True when it was created now."""
     data = data_dir(s)
@@ -125,6 +135,8 @@ def init_if_needed(s: Settings, log_file: Path) -> bool:
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o700)
     _own(data, who)
+    if who.uid is not None:
+        _let_traverse(data.parent)
     secret = password(s)  # before the pwfile: generating it creates postgres_dir
     pwfile = s.postgres_dir / "initdb.pw"
     pwfile.write_text(secret + "\n")
