@@ -80,8 +80,7 @@ def _run(argv: list[str]) -> None:
 
 
 def validator_lag(s: Settings) -> int:
-    ends = kafka_io.partition_end_offsets(topics.TRANSACTIONS.name, s, group_id=VALIDATOR_GROUP)
-    return sum(high - (committed if committed is not None else low) for low, high, committed in ends.values())
+    return sum(kafka_io.group_lag(topics.TRANSACTIONS.name, VALIDATOR_GROUP, s).values())
 
 
 def wait_for(what: str, done: Callable[[], tuple[bool, str]], timeout: float, every: float = 3.0) -> None:
@@ -157,7 +156,7 @@ def collect_summary(s: Settings) -> Summary:
     from darooghe.mongo_client import connect
 
     out = Summary()
-    out.produced = sum(h - lo for lo, h, _ in kafka_io.partition_end_offsets(topics.TRANSACTIONS.name, s).values())
+    out.produced = kafka_io.count_records(topics.TRANSACTIONS.name, s)
     labels: dict[str, set[str]] = {}
     for rec in kafka_io.consume_all(topics.VALID_TRANSACTIONS.name, s):
         out.valid += 1

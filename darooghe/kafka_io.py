@@ -178,6 +178,56 @@ def partition_end_offsets(
         consumer.close()
 
 
+def group_lag(
+    topic: str,
+    group_id: str,
+    settings: Settings | None = None,
+    probe_limit: int = 1_000,
+    probe_timeout: float = 5.0,
+) -> dict[int, int]:
+    """partition -> records (not offsets) of `topic` that `group_id` has still to read.
+
+    A transactional producer ends each commit with a control record that read_committed
+    consumers skip and a group never commits past (the validator commits the next *record*
+    offset): after a transactional backfill, high - committed stays at one per partition for
+    good. Where that gap is at most `probe_limit` offsets, a read_committed probe reads from
+    the commit and counts the records it finds; wider gaps are returned as they are (they
+    over-count by the markers in them, which is fine for progress).
+    """
+    n = require_topic(topic, settings)
+    consumer = Consumer(consumer_config(group_id, settings))
+    try:
+        tps = [TopicPartition(topic, p) for p in range(n)]
+        committed = consumer.committed(tps, timeout=10)
+        lag: dict[int, int] = {}
+        probe: dict[int, tuple[int, int]] = {}  # partition -> (commit, high)
+        for tp, c in zip(tps, committed):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            start = c.offset if c is not None and c.offset >= 0 else low
+            gap = max(0, high - start)
+            lag[tp.partition] = gap
+            if 0 < gap <= probe_limit:
+                probe[tp.partition] = (start, high)
+        if probe:
+            consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in probe.items()])
+            found = dict.fromkeys(probe, 0)
+            deadline = time.monotonic() + probe_timeout
+            pending = set(probe)
+            while pending and time.monotonic() < deadline:
+                for m in consumer.consume(1_000, timeout=0.2):
+                    if m.error() is None and m.offset() < probe[m.partition()][1]:
+                        found[m.partition()] += 1
+                positions = consumer.position([TopicPartition(topic, p) for p in pending])
+                # the position moves past control records too, so it reaches high at the end
+                pending -= {tp.partition for tp in positions if tp.offset >= probe[tp.partition][1]}
+            for p in probe:
+                if p not in pending:
+                    lag[p] = found[p]
+        return lag
+    finally:
+        consumer.close()
+
+
 def consume_all(
     topic: str,
     settings: Settings | None = None,
@@ -220,6 +270,11 @@ def consume_all(
                     done.add(m.partition())
     finally:
         consumer.close()
+
+
+def count_records(topic: str, settings: Settings | None = None) -> int:
+    """Records in `topic` now (read_committed). Offsets over-count: transaction markers take one."""
+    return sum(1 for _ in consume_all(topic, settings))
 
 
 def message_to_record(m) -> Record:

@@ -49,3 +49,30 @@ def test_malformed_record_file_is_refused_with_line_number(stack, unique_topic, 
 def test_unknown_topic_is_named(stack, tmp_path, capsys):
     assert main(["topics", "dump", "no.such.topic", "--output", str(tmp_path / "x.jsonl")]) == 2
     assert "unknown topic 'no.such.topic'" in capsys.readouterr().err
+
+
+def test_group_lag_counts_records_not_transaction_markers(stack, unique_topic):
+    """A transactional write ends in a control record no group commits past: high - committed
+    stays at 1 per partition after the group read everything. The demo waited on that for good."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from darooghe import kafka_io
+
+    topic = unique_topic("lag", partitions=2)
+    producer = Producer(kafka_io.producer_config(stack, **{"transactional.id": f"lag-{topic}"}))
+    producer.init_transactions()
+    producer.begin_transaction()
+    for i in range(6):
+        producer.produce(topic, value=b"v%d" % i, partition=i % 2)
+    producer.commit_transaction()
+    group = f"g-{topic}"
+    assert kafka_io.group_lag(topic, group, stack) == {0: 3, 1: 3}
+    assert kafka_io.count_records(topic, stack) == 6
+
+    # the group reads and commits the next record offset, as the validator does
+    consumer = Consumer(kafka_io.consumer_config(group, stack))
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 2)], asynchronous=False)
+    consumer.close()
+    ends = kafka_io.partition_end_offsets(topic, stack, group_id=group)
+    assert {p: high - c for p, (_, high, c) in ends.items()} == {0: 1, 1: 2}  # the markers
+    assert kafka_io.group_lag(topic, group, stack) == {0: 0, 1: 1}

@@ -59,6 +59,10 @@ EXTRA_COLUMNS = (
     PARTITION_COLUMN,
 )
 LAKE_COLUMNS = (*FIELDS, *EXTRA_COLUMNS)
+#: Records per micro-batch of the lake stream by default. The lake has no watermark (it appends
+#: every row it reads, in offset order), so a cap costs no exactness, unlike the streaming
+#: jobs (see streaming/options.py); it bounds the memory of a replayed backlog's batch.
+LAKE_MAX_OFFSETS_PER_TRIGGER = 200_000
 
 
 @functools.cache

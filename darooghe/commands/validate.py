@@ -304,8 +304,7 @@ def control(args) -> int:
             f"{report.get('transactions_aborted')} aborted"
         )
     try:
-        ends = kafka_io.partition_end_offsets(args.input_topic, settings, group_id=args.group)
-        lag = {p: high - (c if c is not None else low) for p, (low, high, c) in ends.items()}
+        lag = kafka_io.group_lag(args.input_topic, args.group, settings)
         print(
             f"  group {args.group} on {args.input_topic}: lag {sum(lag.values())} "
             f"(by partition {json.dumps(lag)})"

@@ -19,7 +19,14 @@ from dagster_pyspark import PySparkResource
 from pydantic import Field, field_validator
 
 from darooghe import topics
-from darooghe.batch.lake import IngestResult, ingest, lake_checkpoint_dir, lake_stats, read_lake
+from darooghe.batch.lake import (
+    LAKE_MAX_OFFSETS_PER_TRIGGER,
+    IngestResult,
+    ingest,
+    lake_checkpoint_dir,
+    lake_stats,
+    read_lake,
+)
 from darooghe.config import load_settings
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
@@ -36,7 +43,9 @@ class LakeConfig(dg.Config):
         description="streaming checkpoint; empty: $DAROOGHE_HOME/checkpoints/transactions_lake",
     )
     max_offsets_per_trigger: int = Field(
-        default=0, description="records per micro-batch (0: everything available in one)"
+        default=LAKE_MAX_OFFSETS_PER_TRIGGER,
+        ge=0,
+        description="records per micro-batch (0: everything available in one)",
     )
 
     @field_validator("source_topic")
