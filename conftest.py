@@ -22,6 +22,8 @@ TEST_ENV = {
     "DAROOGHE_MONGO_PORT": os.environ.get("DAROOGHE_TEST_MONGO_PORT", "27117"),
     "DAROOGHE_POSTGRES_PORT": os.environ.get("DAROOGHE_TEST_POSTGRES_PORT", "15432"),
     "DAROOGHE_DAGSTER_PORT": os.environ.get("DAROOGHE_TEST_DAGSTER_PORT", "13000"),
+    "DAROOGHE_MONITOR_PORT": os.environ.get("DAROOGHE_TEST_MONITOR_PORT", "19108"),
+    "DAROOGHE_PROMETHEUS_PORT": os.environ.get("DAROOGHE_TEST_PROMETHEUS_PORT", "19090"),
     "DAROOGHE_MONGO_DB": "darooghe_test",
     # Tests write fresh topics and temporary directories through Dagster run config.
     "DAROOGHE_RUN_CONFIG_TOPICS": "*",

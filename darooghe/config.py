@@ -70,6 +70,8 @@ class Settings:
     #: How far an event time may be ahead of the validator's clock (and a run config clock ahead
     #: of the wall clock); also the topics' message.timestamp.after.max.ms.
     clock_skew_ms: int = DEFAULT_CLOCK_SKEW_MS
+    #: The local Prometheus (darooghe.services.prometheus), on 127.0.0.1.
+    prometheus_port: int = 9090
 
     # --- run-time state, all under home -------------------------------------------------------
     @property
@@ -183,4 +185,5 @@ def load_settings() -> Settings:
             "DAROOGHE_MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES, MIN_RECORD_LIMIT, MAX_RECORD_LIMIT
         ),
         clock_skew_ms=_env_int("DAROOGHE_CLOCK_SKEW_MS", DEFAULT_CLOCK_SKEW_MS, 0, MAX_CLOCK_SKEW_MS),
+        prometheus_port=_env_int("DAROOGHE_PROMETHEUS_PORT", 9090),
     )

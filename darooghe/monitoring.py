@@ -68,14 +68,44 @@ def _get_json(url: str, timeout: float = 3.0):
         return json.load(resp)
 
 
+class MonotonicStageCpu:
+    """Executor CPU seconds of an app as a true counter.
+
+    Spark's REST API lists only the stages it still retains (spark.ui.retainedStages), so the sum
+    over them drops when old stages are evicted. This keeps each stage's last value and adds the
+    evicted ones to a carried total; a new app id (a restarted job) starts the counter again,
+    which Prometheus' rate() reads as a reset.
+    """
+
+    def __init__(self) -> None:
+        self._apps: dict[str, tuple[str, dict[tuple, float], float]] = {}
+
+    def update(self, app: str, app_id: str, stages: list[dict]) -> float:
+        known_id, seen, retired = self._apps.get(app, (app_id, {}, 0.0))
+        if known_id != app_id:
+            seen, retired = {}, 0.0
+        current = {
+            (st.get("stageId"), st.get("attemptId")): st.get("executorCpuTime", 0) / 1e9 for st in stages
+        }
+        retired += sum(v for k, v in seen.items() if k not in current)
+        merged = {k: max(v, seen.get(k, 0.0)) for k, v in current.items()}
+        self._apps[app] = (app_id, merged, retired)
+        return retired + sum(merged.values())
+
+
 class PipelineCollector(Collector):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
+        self.stage_cpu = MonotonicStageCpu()
 
     def collect(self) -> Iterator:
+        from darooghe.monitoring_jobs import stream_families, validator_families
+
         up = GaugeMetricFamily("darooghe_exporter_scrape_ok", "1 when the source answered", labels=["source"])
         yield from self._kafka(up)
         yield from self._spark(up)
+        yield from stream_families(self.settings)
+        yield from validator_families(self.settings)
         yield up
 
     def _kafka(self, up: GaugeMetricFamily) -> Iterator:
@@ -118,7 +148,7 @@ class PipelineCollector(Collector):
                     gc.add_metric(key, ex.get("totalGCTime", 0) / 1000)
                     task.add_metric(key, ex.get("totalDuration", 0) / 1000)
                 stages = _get_json(f"{base}/stages")
-                cpu.add_metric([name], sum(st.get("executorCpuTime", 0) for st in stages) / 1e9)
+                cpu.add_metric([name], self.stage_cpu.update(name, app["app_id"], stages))
                 up.add_metric([f"spark:{name}"], 1)
             except (OSError, ValueError, KeyError):
                 up.add_metric([f"spark:{name}"], 0)
@@ -129,7 +159,11 @@ def serve(host: str, port: int, settings: Settings | None = None) -> None:
     from prometheus_client import start_http_server
     from prometheus_client.core import REGISTRY
 
-    REGISTRY.register(PipelineCollector(settings))
+    from darooghe.monitoring_jobs import AlertLatencyTailer
+
+    s = settings or load_settings()
+    REGISTRY.register(PipelineCollector(s))
+    AlertLatencyTailer(s, REGISTRY).start()
     start_http_server(port, addr=host)
     print(f"Prometheus metrics on http://{host}:{port}/metrics", flush=True)
     while True:

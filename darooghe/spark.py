@@ -93,6 +93,10 @@ def prepare_environment(settings: Settings | None = None) -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", s.python)
     # Scratch space of the local driver/executor (a cluster manager sets its own).
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(s.spark_local_dir))
+    if s.spark_master.startswith("local"):
+        # The UI has no authentication and binds to every interface unless SPARK_LOCAL_IP says
+        # otherwise (Spark's WebUI.bind); a local app has no one to serve beyond loopback.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir, s.logs_dir):
         d.mkdir(parents=True, exist_ok=True)
     spark_log_config(s).write_text(SPARK_LOG4J2.format(log_file=s.logs_dir / "spark.log"))
@@ -121,7 +125,7 @@ def spark_session(app_name: str, settings: Settings | None = None, *, ui: bool =
 
 
 def register_ui(spark, app_name: str, settings: Settings) -> None:
-    """Write where this app's UI/REST API listens, for the Prometheus exporter."""
+    """Write where this app's UI/REST API listens, for the exporter and for Prometheus."""
     import json
 
     url = spark.sparkContext.uiWebUrl
@@ -131,6 +135,13 @@ def register_ui(spark, app_name: str, settings: Settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     info = {"app_name": app_name, "app_id": spark.sparkContext.applicationId, "ui": url, "pid": os.getpid()}
     (folder / f"{app_name}.json").write_text(json.dumps(info))
+    # Prometheus finds the app's own endpoints (PrometheusServlet, executors) the same way.
+    import atexit
+
+    from darooghe.services import prometheus
+
+    prometheus.write_spark_target(settings, app_name, url, os.getpid())
+    atexit.register(prometheus.remove_spark_target, settings, app_name, os.getpid())
 
 
 def resolve_packages() -> None:

@@ -1,4 +1,7 @@
-"""`darooghe services up | down | status`: the local stack (Kafka, PostgreSQL + FerretDB) of one home.
+"""`darooghe services up | down | status`: the local stack of one home.
+
+Kafka, PostgreSQL + FerretDB, then the monitoring: the project's exporter (`darooghe monitor`)
+and a Prometheus scraping it and every long-running Spark app (darooghe.services.prometheus).
 
 `up` is idempotent: a running service is left alone, a stale PID file is cleared, a port taken by
 something that is not ours is refused with who holds it. It waits until each service really
@@ -7,6 +10,7 @@ answers (a Kafka produce/consume round trip, a MongoDB ping) and then creates th
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -16,7 +20,7 @@ from pymongo import MongoClient
 
 from darooghe import kafka_io
 from darooghe.config import Settings, load_settings
-from darooghe.services import ferretdb, kafka, postgres
+from darooghe.services import ferretdb, kafka, postgres, prometheus
 from darooghe.services.process import (
     ManagedProcess,
     ServiceError,
@@ -28,7 +32,7 @@ from darooghe.services.process import (
 from darooghe.topics import ALL_TOPICS
 
 #: The services of a home, as opposed to the project's jobs that also keep PID files there.
-SERVICES = ("kafka", "postgres", "ferretdb")
+SERVICES = ("kafka", "postgres", "ferretdb", "monitor", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,67 @@ def _start_ferretdb(s: Settings, log: Callable[[str], None]) -> None:
     log(f"ferretdb: ping ok ({took * 1000:.0f} ms)")
 
 
+def _http_ok(url: str, timeout: float = 2.0) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return f"HTTP {resp.status}"
+
+
+def _start_monitoring(s: Settings, log: Callable[[str], None]) -> None:
+    """The exporter, then Prometheus (which scrapes it): both on 127.0.0.1."""
+    import sys
+
+    exporter = ManagedProcess("monitor", s)
+    metrics_url = f"http://127.0.0.1:{s.monitor_port}/metrics"
+    if exporter.pid() is not None:
+        log(f"monitor: already running (pid {exporter.pid()}) on 127.0.0.1:{s.monitor_port}")
+    else:
+        _check_ports_free("monitor", {"DAROOGHE_MONITOR_PORT": ("127.0.0.1", s.monitor_port)})
+        pid = exporter.start([sys.executable, "-m", "darooghe.cli", "monitor"])
+        log(f"monitor: started pid {pid} on 127.0.0.1:{s.monitor_port}, log {exporter.log_file}")
+    _wait("monitor", lambda: _http_ok(metrics_url), exporter, timeout=60)
+
+    proc = ManagedProcess("prometheus", s)
+    if proc.pid() is not None:
+        prometheus.write_config(s)  # settings may have changed: Prometheus re-reads on SIGHUP
+        proc_pid = proc.pid()
+        if proc_pid is not None:
+            os.kill(proc_pid, signal.SIGHUP)
+        log(f"prometheus: already running (pid {proc_pid}) on 127.0.0.1:{s.prometheus_port}")
+    else:
+        _check_ports_free("prometheus", {"DAROOGHE_PROMETHEUS_PORT": ("127.0.0.1", s.prometheus_port)})
+        prometheus.data_dir(s).mkdir(parents=True, exist_ok=True)
+        pid = proc.start(prometheus.command(s))
+        log(f"prometheus: started pid {pid} on 127.0.0.1:{s.prometheus_port}, log {proc.log_file}")
+    _wait("prometheus", lambda: prometheus.ready(s), proc, timeout=60)
+    log(f"prometheus: ready, scraping the exporter and the Spark apps every {prometheus.SCRAPE_INTERVAL}")
+
+
+def _monitoring_health(s: Settings) -> list[Health]:
+    out = []
+    for name, port, url in (
+        ("monitor", s.monitor_port, f"http://127.0.0.1:{s.monitor_port}/metrics"),
+        ("prometheus", s.prometheus_port, prometheus.api_url(s, "/-/ready")),
+    ):
+        pid = ManagedProcess(name, s).pid()
+        address = f"127.0.0.1:{port}"
+        if pid is None and not port_open("127.0.0.1", port):
+            out.append(Health(name, address, False, "not running"))
+            continue
+        try:
+            detail = _http_ok(url)
+            if name == "prometheus":
+                targets = prometheus.query(s, "up")
+                healthy = sum(1 for t in targets if t["value"][1] == "1")
+                detail += f", {healthy}/{len(targets)} targets up"
+            who = f"pid {pid}" if pid else f"not ours: {port_owner(port)}"
+            out.append(Health(name, address, True, f"{who}, {detail}"))
+        except Exception as exc:  # noqa: BLE001
+            out.append(Health(name, address, False, f"pid {pid}: {exc}"))
+    return out
+
+
 def _postgres_health(s: Settings) -> Health:
     pid = ManagedProcess("postgres", s).pid()
     address = f"127.0.0.1:{s.postgres_port}"
@@ -165,6 +230,7 @@ def up(settings: Settings | None = None, log: Callable[[str], None] = print) -> 
         _start_postgres(s, log)
         _start_ferretdb(s, log)
         created = kafka_io.ensure_topics(ALL_TOPICS, s)
+        _start_monitoring(s, log)
     fresh = [n for n, r in created.items() if r == "created"]
     log(
         f"topics: {len(created)} ready"
@@ -180,7 +246,7 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
         for name in sorted(p.stem for p in s.run_dir.glob("*.pid")):
             if name not in SERVICES and ManagedProcess(name, s).stop():
                 log(f"{name}: stopped")
-        for name in ("ferretdb", "postgres", "kafka"):
+        for name in ("prometheus", "monitor", "ferretdb", "postgres", "kafka"):
             # PostgreSQL: SIGINT is its "fast" shutdown; SIGTERM ("smart") waits for every client.
             sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
             if ManagedProcess(name, s).stop(timeout=60, sig=sig):
@@ -215,6 +281,7 @@ def status(settings: Settings | None = None) -> list[Health]:
     except Exception as exc:  # noqa: BLE001
         out.append(Health("mongodb", s.mongo_uri, False, "not running" if fpid is None else str(exc)))
     out.append(_postgres_health(s))
+    out.extend(_monitoring_health(s))
     for pid_file in sorted(s.run_dir.glob("*.pid")) if s.run_dir.exists() else []:
         name = pid_file.stem
         if name in SERVICES:

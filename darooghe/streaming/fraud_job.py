@@ -317,7 +317,7 @@ def run_fraud_job(cfg: FraudJobConfig, settings: Settings, fresh: bool = False, 
         log(f"--fresh: removing {cfg.workdir}")
         shutil.rmtree(cfg.workdir)
     t0 = time.monotonic()
-    spark = spark_session("darooghe-fraud-detection", settings)
+    spark = spark_session("darooghe-fraud-detection", settings, ui=True)
     run = start_fraud_query(spark, cfg, settings, log)
     status = await_queries([run.query], log)
     run.close()

@@ -384,7 +384,7 @@ def run_metrics_job(
         log(f"--fresh: removing {cfg.workdir}")
         shutil.rmtree(cfg.workdir)
     t0 = time.monotonic()
-    spark = spark_session("darooghe-live-metrics", settings)
+    spark = spark_session("darooghe-live-metrics", settings, ui=True)
     run = start_metrics_queries(spark, cfg, settings, log)
     status = await_queries(run.queries, log)
     run.close()

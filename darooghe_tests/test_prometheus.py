@@ -1,0 +1,138 @@
+"""Prometheus for real: the rules pass promtool, and the local server scrapes the pipeline's jobs."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from darooghe.config import load_settings
+from darooghe.monitoring import MonotonicStageCpu
+from darooghe.services import prometheus
+
+
+def test_alert_rules_pass_promtool_unit_tests():
+    tool = prometheus.binary(load_settings(), "promtool")
+    checked = subprocess.run(
+        [str(tool), "check", "rules", str(prometheus.RULES_FILE)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [str(tool), "test", "rules", prometheus.RULES_TEST_FILE.name],
+        cwd=prometheus.RULES_TEST_FILE.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_compose_scrape_config_is_the_generated_one():
+    expected = prometheus.render(
+        prometheus.scrape_config(load_settings(), compose=True), prometheus.COMPOSE_HEADER
+    )
+    assert prometheus.COMPOSE_CONFIG.read_text() == expected, (
+        "infra/docker/prometheus.yml is stale: regenerate it with "
+        "`python -m darooghe.services.prometheus --compose > infra/docker/prometheus.yml`"
+    )
+
+
+def test_generated_config_passes_promtool(tmp_path):
+    s = load_settings()
+    path = tmp_path / "prometheus.yml"
+    path.write_text(prometheus.render(prometheus.scrape_config(s)))
+    checked = subprocess.run(
+        [str(prometheus.binary(s, "promtool")), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_executor_cpu_counter_never_goes_down_when_stages_are_evicted():
+    cpu = MonotonicStageCpu()
+    stage = lambda i, ns: {"stageId": i, "attemptId": 0, "executorCpuTime": ns}  # noqa: E731
+    assert cpu.update("app", "id-1", [stage(1, 2e9), stage(2, 1e9)]) == 3.0
+    # stage 1 evicted from the REST API, stage 2 grew, stage 3 new
+    assert cpu.update("app", "id-1", [stage(2, 1.5e9), stage(3, 1e9)]) == 4.5
+    assert cpu.update("app", "id-1", []) == 4.5
+    assert cpu.update("app", "id-2", [stage(1, 1e9)]) == 1.0  # a new run of the app: a reset
+
+
+def _wait_for(s, promql: str, timeout: float = 90.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = prometheus.query(s, promql)
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(2)
+
+
+@pytest.mark.integration
+def test_services_up_runs_prometheus_scraping_the_exporter(stack):
+    rows = {r.name: r for r in __import__("darooghe.services.stack", fromlist=["status"]).status(stack)}
+    assert rows["prometheus"].healthy and rows["monitor"].healthy, rows
+    up = _wait_for(stack, 'up{job="darooghe"} == 1')
+    assert up, "Prometheus never scraped the exporter"
+    assert _wait_for(stack, 'darooghe_exporter_scrape_ok{source="kafka"}')
+    rules = prometheus.query(stack, "ALERTS")  # the rule files loaded: any firing alert is a vector
+    assert isinstance(rules, list)
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(prometheus.api_url(stack, "/api/v1/rules"), timeout=5) as resp:
+        groups = json.load(resp)["data"]["groups"]
+    names = {r["name"] for g in groups for r in g["rules"]}
+    assert {"DaroogheStreamDown", "DaroogheDetectionLatencyHigh", "DaroogheErrorRateSpike"} <= names
+
+
+@pytest.mark.integration
+@pytest.mark.spark
+@pytest.mark.timeout(600)
+def test_fraud_job_started_the_production_way_is_scraped_with_lag_cpu_gc_and_latency(
+    stack, unique_topic, tmp_path
+):
+    """`darooghe stream fraud` in the background, as `make demo` and the sensors start it: its
+    progress, its Spark executors and the latency of its alerts all reach Prometheus."""
+    import uuid
+
+    from darooghe.fraud.txn import Txn
+    from darooghe.kafka_io import produce_records
+    from darooghe.streaming.service import start_job, stop_job
+    from darooghe_tests.fraud_streams import MASHHAD, TEHRAN, record_of
+
+    topic = unique_topic("prom-fraud", 2)
+    profiles = tmp_path / "profiles.jsonl"
+    profiles.write_text("")
+    app = "darooghe-fraud-detection"
+    start_job(
+        "fraud",
+        ["--topic", topic, "--profiles", str(profiles), "--checkpoint", str(tmp_path / "ck"), "--fresh"],
+        stack,
+    )
+    try:
+        assert _wait_for(stack, f'up{{job="spark-driver", app="{app}"}} == 1', timeout=240), (
+            "Prometheus never scraped the fraud job's driver"
+        )
+        now = int(time.time() * 1000)
+        run = uuid.uuid4().hex[:6]
+        txns = []
+        for i in range(20):  # twenty customers, each in Tehran and 40 s later in Mashhad
+            cust = f"cust_prom_{run}_{i}"
+            txns.append(Txn(f"t_{run}_{i}_a", cust, now - 60_000, *TEHRAN, 100_000))
+            txns.append(Txn(f"t_{run}_{i}_b", cust, now - 20_000, *MASHHAD, 100_000))
+        produce_records(topic, [record_of(t) for t in txns], stack)
+        q = '{stream="stream-fraud"}'
+        assert _wait_for(stack, f"darooghe_stream_offsets_behind_latest{q}", timeout=180)
+        assert _wait_for(stack, f'darooghe_stream_input_rows_total{q} >= {len(txns)}', timeout=180)
+        assert _wait_for(stack, f'darooghe_spark_app_executor_cpu_seconds_total{{app="{app}"}} > 0')
+        assert _wait_for(stack, f'darooghe_spark_executor_memory_used_bytes{{app="{app}"}}')
+        assert _wait_for(stack, f'darooghe_spark_executor_gc_seconds_total{{app="{app}"}}')
+        count = _wait_for(
+            stack, 'darooghe_fraud_detection_latency_seconds_count{rule="GEO_IMPOSSIBLE"} >= 20', timeout=180
+        )
+        assert count, "the exporter saw no GEO_IMPOSSIBLE alert latency"
+        # Spark's own endpoint too: the driver's JVM metrics through its PrometheusServlet
+        assert _wait_for(stack, f'{{job="spark-driver", app="{app}", __name__=~".*jvm.*heap.*"}}')
+    finally:
+        stop_job("fraud", stack)
