@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from darooghe.config import load_settings
 from darooghe.fraud.profiles import write_profiles_file
 from darooghe.streaming.progress import progress_path, write_json_atomic
-from darooghe.streaming.service import JOBS, job_health
+from darooghe.streaming.service import HUNG_AFTER_S, JOBS, job_health
 from darooghe_assets import constants as c
 from darooghe_assets.assets.streaming import fraud_alerts_sink_asset
 from darooghe_assets.checks.streaming import CHECK_NAME, evaluate_health
@@ -189,6 +189,20 @@ def test_watch_sensor_requests_a_restart_only_for_an_enabled_dead_job(home):
     }
     check = next(e for e in result.asset_events if isinstance(e, dg.AssetCheckEvaluation))
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+
+
+def test_watch_sensor_requests_a_restart_for_a_hung_job(home):
+    fake_running(home, os.getpid())
+    path = progress_path(home, JOBS["fraud"])
+    doc = json.loads(path.read_text())
+    doc["queries"]["fraud_detection"]["heartbeat_at"] = time.time() - HUNG_AFTER_S - 5
+    write_json_atomic(path, doc)
+    (home.run_dir / f"{JOBS['fraud']}.enabled").write_text(json.dumps({"args": ["--source", "kafka"]}))
+    result = evaluate()
+    assert len(result.run_requests) == 1 and "-hung-" in result.run_requests[0].run_key
+    assert result.run_requests[0].run_config == {
+        "ops": {"restart_stream_op": {"config": {"job": "fraud"}}}
+    }
 
 
 def test_health_check_warns_when_the_job_lags(home):

@@ -5,7 +5,9 @@
 `$DAROOGHE_HOME/run/<name>.enabled`. `stop_job` stops it and removes that file. So "dead" means
 enabled but not running — a crash, a kill, a reboot — which is what the Dagster sensor restarts,
 with the same arguments (less `--fresh`, which applies to the start it was given to only); a job
-someone stopped on purpose stays stopped.
+someone stopped on purpose stays stopped. A job whose process is up but that has not reported for
+HUNG_AFTER_S is hung (a wait with no time-out, a wedged JVM) and is restarted the same way, after
+it is stopped: a checkpointed query loses nothing by being killed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from darooghe.streaming.progress import STALE_AFTER_S, progress_path, read_progr
 JOBS = {"fraud": "stream-fraud", "metrics": "stream-metrics"}
 #: Time a freshly started job gets to build its Spark session and report a first heartbeat.
 STARTUP_GRACE_S = 240.0
+#: A running job reports a heartbeat at least every trigger (idle included); one silent this long is
+#: hung, not slow: every client call of a micro-batch is bounded well below it (MongoDB waits 30 s,
+#: Kafka transactions 60 s), and a replayed backlog's longest micro-batch measured here took ~90 s.
+HUNG_AFTER_S = 600.0
 
 
 def _enabled_file(settings: Settings, name: str):
@@ -58,12 +64,26 @@ def stop_job(job: str, settings: Settings | None = None, timeout: float = 90.0) 
     return ManagedProcess(name, settings).stop(timeout=timeout)
 
 
-def restart_if_dead(job: str, settings: Settings | None = None) -> int | None:
-    """Start an enabled job that is not running, with its recorded arguments; returns the PID."""
+def restart_reason(health: dict) -> str | None:
+    """Why a job's health calls for a restart ("dead", "hung"), or None."""
+    if health["status"] == "dead":
+        return "dead"
+    age = health.get("heartbeat_age_s")
+    if health["status"] == "stalled" and health["enabled"] and age is not None and age >= HUNG_AFTER_S:
+        return "hung"
+    return None
+
+
+def restart_if_unhealthy(job: str, settings: Settings | None = None) -> int | None:
+    """Start an enabled job that is dead, or stop and start one that is hung, with its recorded
+    arguments; returns the new PID (None when nothing needed doing)."""
     settings = settings or load_settings()
     args = enabled_args(settings, job)
-    if args is None or ManagedProcess(JOBS[job], settings).pid() is not None:
+    reason = restart_reason(job_health(settings, job))
+    if args is None or reason is None:
         return None
+    if reason == "hung":
+        ManagedProcess(JOBS[job], settings).stop(timeout=60.0)
     return start_job(job, args, settings)
 
 

@@ -16,7 +16,7 @@ import dagster as dg
 
 from darooghe import topics
 from darooghe.config import load_settings
-from darooghe.streaming.service import JOBS, job_health, restart_if_dead
+from darooghe.streaming.service import JOBS, job_health, restart_if_unhealthy, restart_reason
 from darooghe_assets import constants as c
 from darooghe_assets.checks.streaming import evaluate_health, health_metadata
 from darooghe_assets.sensors.sinks import kafka_sink_sensor
@@ -28,18 +28,18 @@ OBSERVE_EVERY_S = 300
 
 @dg.op(config_schema={"job": dg.Field(str, description="fraud or metrics")})
 def restart_stream_op(context: dg.OpExecutionContext) -> None:
-    """Start a dead streaming job again with the arguments it was started with."""
+    """Start a dead (or stop and start a hung) streaming job with the arguments it was started with."""
     job = context.op_config["job"]
     if job not in JOBS:
         raise dg.Failure(f"job {job!r} is not one of {', '.join(JOBS)}")
-    pid = restart_if_dead(job, load_settings())
+    pid = restart_if_unhealthy(job, load_settings())
     if pid is None:
         context.log.info(f"{JOBS[job]}: nothing to do (running, or not enabled)")
     else:
         context.log.info(f"{JOBS[job]}: restarted as pid {pid}; it resumes from its checkpoint")
 
 
-@dg.job(description="Restart a dead streaming job (requested by its watch sensor).")
+@dg.job(description="Restart a dead or hung streaming job (requested by its watch sensor).")
 def restart_stream_job():
     restart_stream_op()
 
@@ -53,7 +53,7 @@ def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.Senso
         minimum_interval_seconds=WATCH_INTERVAL_S,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Watches {JOBS[job]}: observations of its progress, its health check, and a "
-        f"restart when it died.",
+        f"restart when it died or hung.",
     )
     def _watch(context: dg.SensorEvaluationContext):
         health = job_health(load_settings(), job)
@@ -78,17 +78,24 @@ def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.Senso
                 )
             )
         run_requests = []
-        if health["status"] == "dead":
-            # One request per death and 5 minutes: the key names the last pid seen alive, so a
-            # restart that did not take is asked for again later, not on every evaluation.
+        reason = restart_reason(health)
+        if reason is not None:
+            # One request per death (or hang) and 5 minutes: the key names the last pid seen
+            # alive, so a restart that did not take is asked for again later, not every evaluation.
+            pid = health["pid"] or last.get("pid") or "none"
             run_requests.append(
                 dg.RunRequest(
-                    run_key=f"restart-{JOBS[job]}-{last.get('pid') or 'none'}-{int(now // 300)}",
+                    run_key=f"restart-{JOBS[job]}-{reason}-{pid}-{int(now // 300)}",
                     run_config={"ops": {"restart_stream_op": {"config": {"job": job}}}},
                     tags={"darooghe/stream-job": JOBS[job]},
                 )
             )
-            context.log.warning(f"{JOBS[job]} is dead (enabled, no process): requesting a restart")
+            why = (
+                "enabled, no process"
+                if reason == "dead"
+                else f"pid {pid}, no heartbeat for {health['heartbeat_age_s']:.0f} s"
+            )
+            context.log.warning(f"{JOBS[job]} is {reason} ({why}): requesting a restart")
         cursor = {
             **state,
             "pid": health["pid"] or last.get("pid"),
