@@ -205,7 +205,12 @@ def print_summary(sm: Summary, s: Settings, seconds: float) -> None:
     if sm.screenshot:
         print(f"dashboard screenshot: {sm.screenshot}")
     print(f"\nDemo finished in {seconds:.0f} s. DAROOGHE_HOME={s.home}")
-    print("Explore: `make ui` (Dagster on http://127.0.0.1:3000). Stop everything: `make down`.")
+    print("Open:")
+    print(f"  dashboard   file://{s.charts_dir / 'dashboard.html'}")
+    print(f"  Dagster UI  http://127.0.0.1:{s.dagster_port} (start it with `make ui`)")
+    print(f"  Prometheus  http://127.0.0.1:{s.prometheus_port} (alerts: /alerts, lag: darooghe_kafka_consumer_lag_sum)")
+    print(f"  exporter    http://127.0.0.1:{s.monitor_port}/metrics")
+    print("Stop everything: `make down`.")
 
 
 def run_demo(opts: DemoOptions | None = None) -> int:
