@@ -1,8 +1,10 @@
 """Resources of the code location: Kafka (confluent-kafka), MongoDB (pymongo) and PySpark.
 
-Each is configured through EnvVar with the same variables the CLI reads (darooghe.config), so the
-UI, the CLI and the Spark apps always talk to the same services. `ensure_env_defaults` fills the
-variables a user did not set with the local defaults, so EnvVar never fails on a fresh laptop.
+Each is configured from the same settings the CLI reads (darooghe.config), so the UI, the CLI and
+the Spark apps always talk to the same services: through EnvVar where the variable is set (the UI
+then shows the variable's name, never a URI with credentials), else with the local default. The
+process environment is never written: a process that loads these definitions and then starts
+another stack (the demo test does) must not hand that stack its own endpoints.
 """
 
 from __future__ import annotations
@@ -24,11 +26,8 @@ from darooghe.services import postgres
 from darooghe.spark import prepare_environment, spark_config
 
 
-def ensure_env_defaults() -> None:
-    s = load_settings()
-    os.environ.setdefault("DAROOGHE_KAFKA_BOOTSTRAP", s.kafka_bootstrap)
-    os.environ.setdefault("DAROOGHE_MONGO_URI", s.mongo_uri)
-    os.environ.setdefault("DAROOGHE_MONGO_DB", s.mongo_db)
+def _from_env(variable: str, default: str) -> str | dg.EnvVar:
+    return dg.EnvVar(variable) if variable in os.environ else default
 
 
 class KafkaResource(dg.ConfigurableResource):
@@ -80,12 +79,15 @@ class MongoResource(dg.ConfigurableResource):
 
 
 def build_resources() -> dict[str, object]:
-    ensure_env_defaults()
-    prepare_environment()
+    s = load_settings()
+    prepare_environment(s)
     return {
-        "kafka": KafkaResource(bootstrap_servers=dg.EnvVar("DAROOGHE_KAFKA_BOOTSTRAP")),
+        "kafka": KafkaResource(
+            bootstrap_servers=_from_env("DAROOGHE_KAFKA_BOOTSTRAP", s.kafka_bootstrap)
+        ),
         "mongo": MongoResource(
-            uri=dg.EnvVar("DAROOGHE_MONGO_URI"), database=dg.EnvVar("DAROOGHE_MONGO_DB")
+            uri=_from_env("DAROOGHE_MONGO_URI", s.mongo_uri),
+            database=_from_env("DAROOGHE_MONGO_DB", s.mongo_db),
         ),
         "pyspark": PySparkResource(spark_config=spark_config()),
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,17 @@ def test_dagster_cli_validates_workspace():
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_resources_follow_the_settings_and_never_write_the_environment(monkeypatch):
+    from darooghe_assets.resources import build_resources
+
+    monkeypatch.delenv("DAROOGHE_MONGO_URI", raising=False)
+    monkeypatch.delenv("DAROOGHE_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("DAROOGHE_MONGO_PORT", "27999")
+    resources = build_resources()
+    assert resources["mongo"].uri == "mongodb://127.0.0.1:27999/"
+    # A process that loaded the definitions hands no endpoint to the processes it starts.
+    assert "DAROOGHE_MONGO_URI" not in os.environ and "DAROOGHE_KAFKA_BOOTSTRAP" not in os.environ
+    monkeypatch.setenv("DAROOGHE_MONGO_URI", "mongodb://app:secret@mongodb:27017/")
+    assert isinstance(build_resources()["mongo"].uri, dg.EnvVar)  # the UI shows the name, not the secret

@@ -33,6 +33,8 @@ PORTS = {
 def demo_env(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo-home")
     env = {**os.environ, "DAROOGHE_HOME": str(home), "DAROOGHE_MONGO_DB": "darooghe", **PORTS}
+    for endpoint in ("DAROOGHE_KAFKA_BOOTSTRAP", "DAROOGHE_MONGO_URI"):  # derived from the ports
+        env.pop(endpoint, None)
     env.pop("DAGSTER_HOME", None)
     yield env
     subprocess.run([sys.executable, "-m", "darooghe.cli", "services", "down"], env=env, timeout=300, check=False)
