@@ -19,6 +19,7 @@ help:
 	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Spark Kafka connector"
 	@echo "make demo      run the main job on the local stack (installs and starts what it needs)"
 	@echo "make test      run the test suite on its own stack (started and stopped around the run)"
+	@echo "make test-unit the tests that need no service and no Spark (about 1 minute)"
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
@@ -65,6 +66,10 @@ demo: install
 # it starts that stack on first use and, here, stops it at the end.
 test: install
 	DAROOGHE_TEST_STOP_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tests that need neither the local services nor Spark (conftest.py marks the others).
+test-unit: $(VENV_STAMP)
+	$(BIN)/python -m pytest -m "not integration and not spark" $(PYTEST_ARGS)
 
 up: install
 	$(BIN)/darooghe services up

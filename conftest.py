@@ -34,6 +34,19 @@ for _name in ("DAROOGHE_KAFKA_BOOTSTRAP", "DAROOGHE_MONGO_URI", "DAROOGHE_KAFKA_
 os.environ.update(TEST_ENV)
 
 
+#: Fixtures that need the local services or a Spark session: a test that uses one (directly or
+#: through another fixture) gets the marker, so `make test-unit` (`-m "not integration and not
+#: spark"`) runs exactly the tests that need neither.
+_MARKER_OF_FIXTURE = {"stack": "integration", "spark": "spark"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in _MARKER_OF_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(marker)
+
+
 @pytest.fixture(scope="session")
 def settings():
     from darooghe.config import load_settings
