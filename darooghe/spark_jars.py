@@ -68,7 +68,9 @@ def install(s: Settings, resolved: list[Path]) -> Path:
     Written beside and renamed into place, so a session never sees half a directory.
     """
     if not any("spark-sql-kafka" in p.name for p in resolved):
-        raise SparkJarsError(f"Ivy did not resolve {KAFKA_CONNECTOR} (resolved: {[p.name for p in resolved]})")
+        raise SparkJarsError(
+            f"Ivy did not resolve {KAFKA_CONNECTOR} (resolved: {[p.name for p in resolved]})"
+        )
     provided = spark_provided_jars()
     target = jars_dir(s)
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
@@ -82,7 +84,12 @@ def install(s: Settings, resolved: list[Path]) -> Path:
             continue
         shutil.copy2(path, tmp / path.name)
         jars.append(
-            {"file": path.name, "organisation": org, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+            {
+                "file": path.name,
+                "organisation": org,
+                "bytes": path.stat().st_size,
+                "sha256": _sha256(path),
+            }
         )
     manifest = {
         "connector": KAFKA_CONNECTOR,
@@ -120,5 +127,7 @@ def connector_jars(s: Settings) -> list[Path]:
     paths = [folder / j["file"] for j in manifest["jars"]]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
-        raise SparkJarsError(f"{folder} lacks {missing} listed in its {MANIFEST}: run `make install`")
+        raise SparkJarsError(
+            f"{folder} lacks {missing} listed in its {MANIFEST}: run `make install`"
+        )
     return paths

@@ -20,7 +20,12 @@ from darooghe.spark import KAFKA_CONNECTOR, spark_config
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 #: Lines Ivy prints when it resolves packages at session start (its "resolution report").
-IVY_MARKERS = (":: resolving dependencies ::", "Ivy Default Cache", ":: loading settings ::", "confs: [default]")
+IVY_MARKERS = (
+    ":: resolving dependencies ::",
+    "Ivy Default Cache",
+    ":: loading settings ::",
+    "confs: [default]",
+)
 
 
 def test_connector_matches_pyspark_version(settings):
@@ -29,7 +34,9 @@ def test_connector_matches_pyspark_version(settings):
     assert "spark.jars.packages" not in conf and "spark.jars.ivy" not in conf
     jars = [Path(j) for j in conf["spark.jars"].split(",")]
     assert all(j.is_file() and j.parent == settings.build / "spark-jars" for j in jars)
-    assert f"org.apache.spark_spark-sql-kafka-0-10_2.13-{pyspark.__version__}.jar" in {j.name for j in jars}
+    assert f"org.apache.spark_spark-sql-kafka-0-10_2.13-{pyspark.__version__}.jar" in {
+        j.name for j in jars
+    }
     assert conf["spark.pyspark.python"] == settings.python
 
 
@@ -52,7 +59,9 @@ def test_jars_of_another_pyspark_version_are_refused(settings, tmp_path):
 
 def test_spark_batch_reads_a_topic(spark, stack, unique_topic):
     topic = unique_topic("spark-read", 2)
-    produce_records(topic, [Record(f"k{i % 3}", f"v{i}", 1_700_000_000_000 + i) for i in range(50)], stack)
+    produce_records(
+        topic, [Record(f"k{i % 3}", f"v{i}", 1_700_000_000_000 + i) for i in range(50)], stack
+    )
     df = (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", stack.kafka_bootstrap)
