@@ -11,19 +11,20 @@ export DAROOGHE_BUILD := $(BUILD)
 KAFKA_STAMP := $(BUILD)/kafka-libs/.installed
 FERRETDB := $(BUILD)/bin/darooghe-ferretdb
 PROMETHEUS := $(BUILD)/bin/prometheus
-IVY_STAMP := $(BUILD)/ivy/.installed
+# The connector jars and their manifest (darooghe.spark_jars); sessions never run Ivy.
+SPARK_JARS := $(BUILD)/spark-jars/manifest.json
 VENV_STAMP := $(VENV)/.installed
 
 .PHONY: help install demo test test-unit up down status ui bench clean-state
 help:
-	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Spark Kafka connector"
+	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Prometheus, Spark Kafka connector jars"
 	@echo "make demo      run the main job on the local stack (installs and starts what it needs)"
 	@echo "make test      run the test suite on its own stack (started and stopped around the run)"
 	@echo "make test-unit the tests that need no service and no Spark (about 1 minute)"
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
-install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(IVY_STAMP)
+install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(SPARK_JARS)
 	@echo "install: done"
 
 $(VENV_STAMP): pyproject.toml
@@ -54,10 +55,11 @@ $(PROMETHEUS): infra/prometheus/go.mod infra/prometheus/go.sum
 		github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 	touch $@
 
-$(IVY_STAMP): $(VENV_STAMP)
-	@echo "install: Spark Kafka connector into the Ivy cache"
+# Resolved with Ivy once (cache in $(BUILD)/ivy, its report printed here only), copied with a
+# manifest into $(BUILD)/spark-jars; re-resolved when the venv (hence pyspark) changes.
+$(SPARK_JARS): $(VENV_STAMP)
+	@echo "install: Spark Kafka connector jars into $(BUILD)/spark-jars"
 	$(BIN)/python -m darooghe.spark --resolve
-	touch $@
 
 demo: install
 	$(BIN)/darooghe demo

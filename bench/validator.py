@@ -117,13 +117,15 @@ def raw_loop(
 
 
 def validator_run(
-    settings, source: str, valid: str, errors: str, n: int, batch_size: int
+    settings, source: str, valid: str, errors: str, n: int, batch_size: int, group_id: str = ""
 ) -> tuple[float, object]:
+    """One exactly-once validator run over the n records of `source` with a fresh consumer group
+    (`group_id`, default a random bench-validator-*); its records/s from first record to last commit."""
     options = ValidatorOptions(
         input_topic=source,
         valid_topic=valid,
         error_topic=errors,
-        group_id=f"bench-validator-{uuid.uuid4().hex[:8]}",
+        group_id=group_id or f"bench-validator-{uuid.uuid4().hex[:8]}",
         batch_size=batch_size,
         progress_interval=60,
         stop_when_idle=1.5,

@@ -7,8 +7,9 @@ Two roots, on purpose:
 - `DAROOGHE_HOME` (default `<repo>/.darooghe`): everything written at run time — logs, Kafka and
   FerretDB data, Spark checkpoints, the lake, charts, Dagster home. Two homes never share data.
 - `DAROOGHE_BUILD` (default `<repo>/build`): what `make install` fetches or builds once — the Kafka
-  jars, the FerretDB binary and the Ivy cache holding the Spark Kafka connector. Sharing it between
-  homes avoids re-resolving the same jars for every test run.
+  jars, the FerretDB binary, Prometheus and the Spark Kafka connector's jars (`spark-jars/`, resolved
+  through the Ivy cache `ivy/`). Sharing it between homes avoids re-resolving the same jars for
+  every test run.
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class Settings:
 
     @property
     def ivy_dir(self) -> Path:
+        """Ivy's cache, used only by the install-time resolution (darooghe.spark_jars)."""
         return self.build / "ivy"
 
     @property

@@ -1,8 +1,10 @@
 """The one place that builds the Spark configuration, for Dagster's PySparkResource and spark_apps/.
 
 Local mode by default (`local[2]` on these 2-core machines); set DAROOGHE_SPARK_MASTER to
-`spark://host:7077` to run the same jobs on a cluster. The Kafka connector is resolved from Maven
-Central at exactly the installed pyspark version into an Ivy cache under DAROOGHE_BUILD, once.
+`spark://host:7077` to run the same jobs on a cluster (the driver serves the connector jars to the
+executors). The Kafka connector is resolved once, at install time, into a directory of jars under
+DAROOGHE_BUILD (darooghe.spark_jars); sessions list those jars in `spark.jars`, so starting one
+runs no Ivy resolution and prints nothing.
 """
 
 from __future__ import annotations
@@ -10,19 +12,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pyspark
-
+from darooghe import spark_jars
 from darooghe.config import Settings, load_settings
+from darooghe.spark_jars import KAFKA_CONNECTOR
 
-KAFKA_CONNECTOR = f"org.apache.spark:spark-sql-kafka-0-10_2.13:{pyspark.__version__}"
+__all__ = ["KAFKA_CONNECTOR", "prepare_environment", "spark_config", "spark_session"]
 
 
-def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str, str]:
+def spark_config(
+    settings: Settings | None = None, *, connector: bool = True, **overrides: str
+) -> dict[str, str]:
+    """The session configuration; `connector=False` only for the install-time resolution itself.
+
+    Raises spark_jars.SparkJarsError (naming the directory and `make install`) when the connector
+    jars are not installed.
+    """
     s = settings or load_settings()
     conf = {
         "spark.master": s.spark_master,
-        "spark.jars.packages": KAFKA_CONNECTOR,
-        "spark.jars.ivy": str(s.ivy_dir),
         "spark.driver.memory": s.spark_driver_memory,
         # Python workers must import the project's venv, not whatever `python3` is on PATH.
         "spark.pyspark.python": s.python,
@@ -54,6 +61,8 @@ def spark_config(settings: Settings | None = None, **overrides: str) -> dict[str
         ),
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
+    if connector:
+        conf["spark.jars"] = ",".join(str(p) for p in spark_jars.connector_jars(s))
     conf.update(overrides)
     return conf
 
@@ -97,12 +106,19 @@ def prepare_environment(settings: Settings | None = None) -> None:
         # The UI has no authentication and binds to every interface unless SPARK_LOCAL_IP says
         # otherwise (Spark's WebUI.bind); a local app has no one to serve beyond loopback.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    for d in (s.spark_warehouse_dir, s.spark_local_dir, s.ivy_dir, s.logs_dir):
+    for d in (s.spark_warehouse_dir, s.spark_local_dir, s.logs_dir):
         d.mkdir(parents=True, exist_ok=True)
     spark_log_config(s).write_text(SPARK_LOG4J2.format(log_file=s.logs_dir / "spark.log"))
 
 
-def spark_session(app_name: str, settings: Settings | None = None, *, ui: bool = False, **overrides: str):
+def spark_session(
+    app_name: str,
+    settings: Settings | None = None,
+    *,
+    ui: bool = False,
+    connector: bool = True,
+    **overrides: str,
+):
     """Get or create the SparkSession of this process with the project's configuration.
 
     `ui=True` (long-running jobs) starts the Spark UI on the first free port from 4040 and registers
@@ -114,11 +130,19 @@ def spark_session(app_name: str, settings: Settings | None = None, *, ui: bool =
     prepare_environment(s)
     if ui:
         overrides = {"spark.ui.enabled": "true", **overrides}
+    # Under spark-submit the JVM (and its classpath) exists before this code runs: `spark.jars`
+    # set here reaches the executors but not the driver, so the connector must come from --jars.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
     builder = SparkSession.builder.appName(app_name)
-    for key, value in spark_config(s, **overrides).items():
+    for key, value in spark_config(s, connector=connector, **overrides).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if connector and submitted and not _driver_has_connector(spark):
+        raise spark_jars.SparkJarsError(
+            f"the driver of {app_name} cannot load {spark_jars.CONNECTOR_CLASS}: under spark-submit "
+            'pass the connector jars, `spark-submit --jars "$(python -m darooghe.spark --jars)" ...`'
+        )
     if ui:
         register_ui(spark, app_name, s)
     return spark
@@ -144,14 +168,39 @@ def register_ui(spark, app_name: str, settings: Settings) -> None:
     atexit.register(prometheus.remove_spark_target, settings, app_name, os.getpid())
 
 
+def _driver_has_connector(spark) -> bool:
+    jvm = spark.sparkContext._jvm
+    loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
+    try:
+        jvm.java.lang.Class.forName(spark_jars.CONNECTOR_CLASS, False, loader)
+    except Exception:  # noqa: BLE001 - Py4J wraps ClassNotFoundException
+        return False
+    return True
+
+
 def resolve_packages() -> None:
-    """Start and stop a session once so Ivy fetches the Kafka connector (used by `make install`)."""
-    spark = spark_session("darooghe-resolve-packages")
+    """Install the connector jars (used by `make install` and the Docker image).
+
+    One session with `spark.jars.packages` makes Ivy resolve the connector and its dependencies
+    into the cache under DAROOGHE_BUILD/ivy (Ivy's report is printed here, once); the jars it
+    resolved are then copied into DAROOGHE_BUILD/spark-jars with their manifest.
+    """
+    from urllib.parse import unquote, urlparse
+
+    s = load_settings()
+    s.ivy_dir.mkdir(parents=True, exist_ok=True)
+    spark = spark_session(
+        "darooghe-resolve-packages",
+        s,
+        connector=False,
+        **{"spark.jars.packages": KAFKA_CONNECTOR, "spark.jars.ivy": str(s.ivy_dir)},
+    )
     jars = spark.sparkContext.getConf().get("spark.jars", "")
     spark.stop()
-    if "spark-sql-kafka" not in jars:
-        raise SystemExit(f"the Kafka connector {KAFKA_CONNECTOR} was not resolved (spark.jars={jars!r})")
-    print(f"resolved {KAFKA_CONNECTOR} into {load_settings().ivy_dir}")
+    resolved = [Path(unquote(urlparse(j).path)) for j in jars.split(",") if j]
+    folder = spark_jars.install(s, resolved)
+    names = [p.name for p in spark_jars.connector_jars(s)]
+    print(f"resolved {KAFKA_CONNECTOR} into {folder}: {', '.join(names)}")
 
 
 if __name__ == "__main__":
@@ -159,6 +208,9 @@ if __name__ == "__main__":
 
     if sys.argv[1:] == ["--resolve"]:
         resolve_packages()
+    elif sys.argv[1:] == ["--jars"]:
+        # For spark-submit: --jars "$(python -m darooghe.spark --jars)"
+        print(",".join(str(p) for p in spark_jars.connector_jars(load_settings())))
     else:
-        print("usage: python -m darooghe.spark --resolve", file=sys.stderr)
+        print("usage: python -m darooghe.spark --resolve | --jars", file=sys.stderr)
         sys.exit(2)
