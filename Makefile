@@ -70,7 +70,7 @@ test: install
 	DAROOGHE_TEST_STOP_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The tests that need neither the local services nor Spark (conftest.py marks the others).
-test-unit: $(VENV_STAMP)
+test-unit: $(VENV_STAMP) $(SPARK_JARS)
 	$(BIN)/python -m pytest -m "not integration and not spark" $(PYTEST_ARGS)
 
 up: install
