@@ -11,6 +11,7 @@ export DAROOGHE_BUILD := $(BUILD)
 KAFKA_STAMP := $(BUILD)/kafka-libs/.installed
 FERRETDB := $(BUILD)/bin/darooghe-ferretdb
 PROMETHEUS := $(BUILD)/bin/prometheus
+PROMETHEUS_UI := $(BUILD)/prometheus-ui/static/mantine-ui/index.html
 IVY_STAMP := $(BUILD)/ivy/.installed
 VENV_STAMP := $(VENV)/.installed
 
@@ -22,7 +23,7 @@ help:
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
-install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(IVY_STAMP)
+install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(PROMETHEUS_UI) $(IVY_STAMP)
 	@echo "install: done"
 
 $(VENV_STAMP): pyproject.toml
@@ -52,6 +53,12 @@ $(PROMETHEUS): infra/prometheus/go.mod infra/prometheus/go.sum
 	cd infra/prometheus && go build -trimpath -o $(BUILD)/bin/ \
 		github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 	touch $@
+
+# Prometheus' web UI (query and graph pages), built from the same module's sources with pnpm from
+# npm (about a minute): the Go build above carries no UI (see the script).
+$(PROMETHEUS_UI): infra/prometheus/go.mod infra/prometheus/build_ui.sh
+	@echo "install: Prometheus web UI (pnpm + vite)"
+	infra/prometheus/build_ui.sh $(BUILD)
 
 $(IVY_STAMP): $(VENV_STAMP)
 	@echo "install: Spark Kafka connector into the Ivy cache"
