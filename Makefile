@@ -11,6 +11,7 @@ export DAROOGHE_BUILD := $(BUILD)
 KAFKA_STAMP := $(BUILD)/kafka-libs/.installed
 FERRETDB := $(BUILD)/bin/darooghe-ferretdb
 PROMETHEUS := $(BUILD)/bin/prometheus
+PROMETHEUS_UI := $(BUILD)/prometheus-ui/static/mantine-ui/index.html
 # The connector jars and their manifest (darooghe.spark_jars); sessions never run Ivy.
 SPARK_JARS := $(BUILD)/spark-jars/manifest.json
 VENV_STAMP := $(VENV)/.installed
@@ -24,7 +25,7 @@ help:
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
-install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(SPARK_JARS)
+install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(PROMETHEUS_UI) $(SPARK_JARS)
 	@echo "install: done"
 
 $(VENV_STAMP): pyproject.toml
@@ -54,6 +55,12 @@ $(PROMETHEUS): infra/prometheus/go.mod infra/prometheus/go.sum
 	cd infra/prometheus && go build -trimpath -o $(BUILD)/bin/ \
 		github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 	touch $@
+
+# Prometheus' web UI (query and graph pages), built from the same module's sources with pnpm from
+# npm (about a minute): the Go build above carries no UI (see the script).
+$(PROMETHEUS_UI): infra/prometheus/go.mod infra/prometheus/build_ui.sh
+	@echo "install: Prometheus web UI (pnpm + vite)"
+	infra/prometheus/build_ui.sh $(BUILD)
 
 # Resolved with Ivy once (cache in $(BUILD)/ivy, its report printed here only), copied with a
 # manifest into $(BUILD)/spark-jars; re-resolved when the venv (hence pyspark) changes.

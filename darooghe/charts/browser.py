@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +166,8 @@ def page_for_browser(page: Path, profile: Path) -> Path:
     copy = profile / "pages" / page.name
     copy.parent.mkdir(exist_ok=True)
     shutil.copyfile(page, copy)
+    for path in (copy.parent, copy):  # made after the profile was handed over to `user`
+        os.chown(path, user.pw_uid, user.pw_gid)
     return copy
 
 
@@ -230,6 +234,82 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+class Page:
+    """One open Chromium tab: navigate, evaluate JavaScript, wait for what a page draws, screenshot.
+
+    Used by `inspect_page` for our own pages and by the browser tests of served apps (the Dagster
+    UI, Prometheus), which are React pages: their content exists only once a script has drawn it,
+    so a test waits for a selector or an expression instead of the load event alone."""
+
+    def __init__(self, tools: _DevTools, width: int, profile: Path):
+        self.tools = tools
+        self.width = width
+        self.profile = profile  # the browser's profile directory, where `page_for_browser` copies
+
+    def goto(self, url: str, timeout: float = 60.0) -> None:
+        """Navigate to `url` and wait for its load event."""
+        self.tools.events = [e for e in self.tools.events if e["method"] != "Page.loadEventFired"]
+        self.tools.call("Page.navigate", url=url)
+        if self.tools.wait_event("Page.loadEventFired", timeout) is None:
+            raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
+
+    def evaluate(self, expression: str):
+        """The value of a JavaScript expression (JSON-serialisable; promises are awaited)."""
+        result = self.tools.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            text = details.get("exception", {}).get("description") or details.get("text", "")
+            raise BrowserError(f"JavaScript {expression[:80]!r} threw: {text}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, what: str, timeout: float = 60.0, poll: float = 0.25):
+        """Poll `expression` until it is truthy and return its value; on timeout raise naming
+        `what` was awaited, with the page's URL and the start of its visible text."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                url = self.evaluate("location.href")
+                text = self.evaluate("document.body ? document.body.innerText : ''") or ""
+                raise BrowserError(
+                    f"{what}: not on {url} after {timeout:.0f} s; the page shows: {text[:600]!r}"
+                )
+            time.sleep(poll)
+
+    def screenshot(self, path: Path) -> Path:
+        """A PNG of the whole page (beyond the window when the page is longer)."""
+        return _screenshot(self.tools, Path(path), self.width)
+
+
+@contextmanager
+def open_browser(
+    width: int = 1400, height: int = 1000, chromium: str | None = None
+) -> Iterator[Page]:
+    """A headless Chromium with one tab, sandboxed as the module doc says; stopped on exit."""
+    chromium = chromium or find_chromium()
+    if not chromium:
+        raise BrowserError(
+            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install Debian's 'chromium'"
+        )
+    # A fresh profile each time; Chromium's helpers may still be writing to it as they exit.
+    with tempfile.TemporaryDirectory(
+        prefix="darooghe-chromium-", ignore_cleanup_errors=True
+    ) as tmp:
+        proc, ws_url = _start(chromium, Path(tmp), width, height)
+        try:
+            with connect(ws_url, max_size=None, open_timeout=20) as ws:
+                tools = _DevTools(ws)
+                for domain in ("Page", "Runtime", "Log", "Network"):
+                    tools.call(f"{domain}.enable")
+                yield Page(tools, width, Path(tmp))
+        finally:
+            _stop(proc)
+
+
 def inspect_page(
     page: Path,
     screenshot: Path | None = None,
@@ -240,43 +320,21 @@ def inspect_page(
 ) -> PageReport:
     """Load `page` from disk, wait until every `[data-chart]` section has a drawn plot (or timeout),
     and report charts, console errors, non-local requests; optionally save a full-page screenshot."""
-    chromium = chromium or find_chromium()
-    if not chromium:
-        raise BrowserError(
-            f"no Chromium found (looked for {', '.join(CHROMIUM_NAMES)}); install Debian's 'chromium'"
-        )
     url = Path(page).resolve().as_uri()
     report = PageReport(url=url)
     t0 = time.monotonic()
-    # A fresh profile each time; Chromium's helpers may still be writing to it as they exit.
-    with tempfile.TemporaryDirectory(
-        prefix="darooghe-chromium-", ignore_cleanup_errors=True
-    ) as tmp:
-        opened = page_for_browser(Path(page).resolve(), Path(tmp)).as_uri()
-        proc, ws_url = _start(chromium, Path(tmp), width, height)
-        try:
-            with connect(ws_url, max_size=None, open_timeout=20) as ws:
-                tools = _DevTools(ws)
-                for domain in ("Page", "Runtime", "Log", "Network"):
-                    tools.call(f"{domain}.enable")
-                tools.call("Page.navigate", url=opened)
-                if tools.wait_event("Page.loadEventFired", timeout) is None:
-                    raise BrowserError(f"{url} did not finish loading within {timeout:.0f} s")
-                deadline = time.monotonic() + timeout
-                while True:
-                    state = tools.call(
-                        "Runtime.evaluate", expression=_CHART_STATE_JS, returnByValue=True
-                    )
-                    report.charts = json.loads(state["result"]["value"])
-                    if not report.not_drawn or time.monotonic() > deadline:
-                        break
-                    time.sleep(0.25)
-                tools.drain(0.5)  # console messages logged while the last plots were drawn
-                if screenshot is not None:
-                    report.screenshot = _screenshot(tools, Path(screenshot), width)
-                _collect(tools.events, report)
-        finally:
-            _stop(proc)
+    with open_browser(width, height, chromium) as tab:
+        tab.goto(page_for_browser(Path(page).resolve(), tab.profile).as_uri(), timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            report.charts = json.loads(tab.evaluate(_CHART_STATE_JS))
+            if not report.not_drawn or time.monotonic() > deadline:
+                break
+            time.sleep(0.25)
+        tab.tools.drain(0.5)  # console messages logged while the last plots were drawn
+        if screenshot is not None:
+            report.screenshot = tab.screenshot(Path(screenshot))
+        _collect(tab.tools.events, report)
     report.seconds = time.monotonic() - t0
     return report
 

@@ -15,6 +15,8 @@ to the generated one):
   executor endpoint, found through file-based discovery: every app started with a UI writes its
   target file under `$DAROOGHE_HOME/metrics/prometheus-targets` (darooghe.spark.register_ui);
 - `prometheus`: itself.
+Its web UI (query page, graphs, targets, alerts) is built from the module's sources by
+`make install` too (`ui_dir`), and `services up` starts Prometheus in that folder.
 The alert rules are `infra/prometheus/rules.yml`, tested by `promtool test rules`.
 """
 
@@ -45,6 +47,17 @@ def binary(s: Settings, name: str = "prometheus") -> Path:
 
 def data_dir(s: Settings) -> Path:
     return s.home / "prometheus" / "data"
+
+
+def ui_dir(s: Settings) -> Path:
+    """Where Prometheus runs: built without the `builtinassets` tag, it serves its web UI from
+    ./static of its working directory, and `make install` builds the UI into here
+    (infra/prometheus/build_ui.sh)."""
+    return s.build / "prometheus-ui"
+
+
+def has_ui(s: Settings) -> bool:
+    return (ui_dir(s) / "static" / "mantine-ui" / "index.html").is_file()
 
 
 def config_path(s: Settings) -> Path:

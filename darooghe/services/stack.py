@@ -177,8 +177,12 @@ def _start_monitoring(s: Settings, log: Callable[[str], None]) -> None:
     else:
         _check_ports_free("prometheus", {"DAROOGHE_PROMETHEUS_PORT": ("127.0.0.1", s.prometheus_port)})
         prometheus.data_dir(s).mkdir(parents=True, exist_ok=True)
-        pid = proc.start(prometheus.command(s))
+        ui = prometheus.has_ui(s)  # served from its working directory, see prometheus.ui_dir
+        pid = proc.start(prometheus.command(s), cwd=prometheus.ui_dir(s) if ui else None)
         log(f"prometheus: started pid {pid} on 127.0.0.1:{s.prometheus_port}, log {proc.log_file}")
+        if not ui:
+            log(f"prometheus: no web UI in {prometheus.ui_dir(s)} (`make install` builds it); "
+                "the API answers without it")
     _wait("prometheus", lambda: prometheus.ready(s), proc, timeout=60)
     log(f"prometheus: ready, scraping the exporter and the Spark apps every {prometheus.SCRAPE_INTERVAL}")
 
