@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from darooghe.config import Settings
 from darooghe.fraud.late import with_batch_id
 from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
+from darooghe.kafka_io import ensure_topics
 from darooghe.streaming.fraud_processor import (
     ALERT,
     DUPLICATE,
@@ -45,7 +46,7 @@ from darooghe.streaming.sources import (
     read_records,
     workdir_for,
 )
-from darooghe.topics import FRAUD_ALERTS, LATE_TRANSACTIONS
+from darooghe.topics import BY_NAME, FRAUD_ALERTS, LATE_TRANSACTIONS
 from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
@@ -241,6 +242,11 @@ def start_fraud_query(
         sink = JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json")
         late_sink = JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json")
     else:
+        # A project topic is created when missing (a home whose services were started before the
+        # late topic existed); any other topic must exist (KafkaTopicSink checks).
+        project = [BY_NAME[t] for t in (cfg.alerts_topic, cfg.late_topic) if t in BY_NAME]
+        if project:
+            ensure_topics(project, settings)
         sink = KafkaTopicSink(cfg.alerts_topic, settings)
         late_sink = KafkaTopicSink(cfg.late_topic, settings)
     counters = FraudCounters()
