@@ -248,7 +248,17 @@ def main() -> int:
     tag = uuid.uuid4().hex[:8]
     names = {
         k: f"bench.streaming.{k}.{tag}"
-        for k in ("live1", "alerts1", "live2", "copy2", "backlog", "alerts3", "copy4")
+        for k in (
+            "live1",
+            "alerts1",
+            "late1",
+            "live2",
+            "copy2",
+            "backlog",
+            "alerts3",
+            "late3",
+            "copy4",
+        )
     }
     parts = {
         "live1": 4,
@@ -256,6 +266,8 @@ def main() -> int:
         "backlog": 4,
         "alerts1": 2,
         "alerts3": 2,
+        "late1": 2,
+        "late3": 2,
         "copy2": 4,
         "copy4": 4,
     }
@@ -282,6 +294,7 @@ def main() -> int:
             source=SourceConfig("kafka", topic=names["live1"]),
             workdir=work / "fraud1",
             alerts_topic=names["alerts1"],
+            late_topic=names["late1"],
             profiles=work / "profiles.jsonl",
             trigger_seconds=args.trigger_seconds,
             progress_file=work / "fraud1.json",
@@ -330,6 +343,7 @@ def main() -> int:
             ),
             workdir=work / "fraud3",
             alerts_topic=names["alerts3"],
+            late_topic=names["late3"],
             profiles=work / "profiles.jsonl",
             trigger_seconds=0,
             progress_file=work / "fraud3.json",

@@ -62,7 +62,12 @@ def stream_families(s: Settings, now: float | None = None) -> Iterator:
     )
     j = ["stream"]
     alerts = CounterMetricFamily("darooghe_stream_alerts", "alerts emitted, by rule", labels=["stream", "rule"])
-    late = CounterMetricFamily("darooghe_stream_late_rows", "rows behind the watermark, not judged", labels=j)
+    late = CounterMetricFamily(
+        "darooghe_stream_late_rows",
+        "transactions behind the watermark published to darooghe.late_transactions (judged by "
+        "AMOUNT_ANOMALY only)",
+        labels=j,
+    )
     batches = CounterMetricFamily("darooghe_stream_batches", "micro-batches completed", labels=q)
     for path in sorted(s.metrics_dir.glob("stream-*.progress.json")) if s.metrics_dir.exists() else []:
         doc = read_progress(path) or {}

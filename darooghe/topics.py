@@ -41,6 +41,14 @@ VALID_TRANSACTIONS = Topic(
 )
 ERROR_LOGS = Topic("darooghe.error_logs", 2, "records that failed validation, with error codes")
 FRAUD_ALERTS = Topic("darooghe.fraud_alerts", 2, "fraud alerts from the streaming fraud job")
+#: The fraud job's dead letters: transactions behind its event-time watermark, whose windows are
+#: gone (darooghe.fraud.late); as many partitions as the alerts, keyed the same way.
+LATE_TRANSACTIONS = Topic(
+    "darooghe.late_transactions",
+    2,
+    "transactions that reached the fraud job behind its watermark: the transaction, the watermark, "
+    "the lag and the rules that still judged it, key = customer_id",
+)
 METRICS_CATEGORY_VOLUME = Topic(
     "darooghe.metrics.category_volume", 1, "volume and amount per category, 1-min windows sliding 20 s"
 )
@@ -82,6 +90,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     VALID_TRANSACTIONS,
     ERROR_LOGS,
     FRAUD_ALERTS,
+    LATE_TRANSACTIONS,
     *METRICS_TOPICS,
     SINK_DEAD_LETTERS,
     MERCHANTS,

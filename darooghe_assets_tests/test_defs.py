@@ -26,10 +26,9 @@ def test_definitions_load_and_resolve():
 
 
 def test_topic_assets_are_kafka_kind():
-    spec = next(
-        s for s in defs.resolve_asset_graph().asset_nodes if s.key == c.topic_key(topics.TRANSACTIONS)
-    )
-    assert "kafka" in spec.kinds
+    nodes = {s.key: s for s in defs.resolve_asset_graph().asset_nodes}
+    for topic in (topics.TRANSACTIONS, topics.LATE_TRANSACTIONS):
+        assert "kafka" in nodes[c.topic_key(topic)].kinds, topic.name
 
 
 def test_dagster_cli_validates_workspace():

@@ -30,6 +30,7 @@ def test_streaming_lineage():
     deps = {node.key: set(node.parent_keys) for node in graph.asset_nodes}
     assert {c.VALID_TRANSACTIONS_TOPIC, c.CUSTOMER_PROFILES} <= deps[c.FRAUD_DETECTION_JOB]
     assert deps[c.FRAUD_ALERTS_TOPIC] == {c.FRAUD_DETECTION_JOB}
+    assert deps[c.LATE_TRANSACTIONS_TOPIC] == {c.FRAUD_DETECTION_JOB}
     assert deps[c.FRAUD_ALERTS_COLLECTION] == {c.FRAUD_ALERTS_TOPIC}
     assert c.VALID_TRANSACTIONS_TOPIC in deps[c.LIVE_METRICS_JOB]
     for key in c.METRICS_TOPIC_KEYS.values():

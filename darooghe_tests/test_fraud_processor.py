@@ -13,6 +13,7 @@ from pyspark.sql.streaming.tws_tester import TwsTester
 
 from darooghe.fraud.profiles import ProfileSnapshot
 from darooghe.fraud.rules import HORIZON_MS
+from darooghe.fraud.txn import iso_ms
 from darooghe.fraud.window import ALERTED_FLAGS
 from darooghe.streaming.fraud_processor import SCAN_EVERY_MS, FraudDetector
 from darooghe_tests.fraud_streams import MASHHAD, MIN, SEC, T0, TEHRAN
@@ -83,7 +84,28 @@ def test_late_row_is_reported_with_the_watermark(tmp_path):
     t.setWatermark(T0 + 10 * MIN)
     out = t.test(BUCKET, [row("old", 0, MASHHAD)])
     assert [(r.kind, r.transaction_id) for r in out] == [("late", "old")]
-    assert json.loads(out[0].value)["behind_watermark_ms"] == 10 * MIN
+    value = json.loads(out[0].value)
+    assert value["behind_watermark_ms"] == 10 * MIN
+    assert value["watermark"] == iso_ms(T0 + 10 * MIN) and value["event_time"] == iso_ms(T0)
+    assert value["location"] == {"lat": MASHHAD[0], "lng": MASHHAD[1]}
+    assert value["judged_by"] == [] and value["alerts"] == []  # no average: nothing judges it
+    assert held(t) is None
+
+
+def test_late_row_with_a_large_amount_alerts_and_says_so(tmp_path):
+    t = make_tester(tmp_path, {"cust_1": 10_000.0})
+    t.setWatermark(T0 + 10 * MIN)
+    out = t.test(BUCKET, [row("big", 0, amount=500_000), row("small", SEC)])
+    assert [(r.kind, r.rule, r.transaction_id) for r in out] == [
+        ("alert", "AMOUNT_ANOMALY", "big"),
+        ("late", None, "big"),
+        ("late", None, "small"),
+    ]
+    big, small = json.loads(out[1].value), json.loads(out[2].value)
+    assert big["amount"] == 500_000 and big["judged_by"] == ["AMOUNT_ANOMALY"]
+    assert big["not_judged_by"] == ["VELOCITY", "GEO_IMPOSSIBLE"]
+    assert big["alerts"] == [{"rule": "AMOUNT_ANOMALY", "alert_id": out[0].alert_id}]
+    assert small["judged_by"] == ["AMOUNT_ANOMALY"] and small["alerts"] == []
     assert held(t) is None
 
 

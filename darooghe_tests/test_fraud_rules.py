@@ -214,12 +214,33 @@ def test_burst_alerts_stay_small():
 # --- lateness and eviction ---------------------------------------------------------------------------
 
 
-def test_event_before_the_watermark_is_late_and_not_judged():
+def test_event_before_the_watermark_is_late_and_judged_by_amount_only():
     window = CustomerWindow("cust_1")
-    result = window.ingest([txn("a", 0, amount=10**9)], watermark_ms=T0 + 1, average=1.0)
-    assert [t.transaction_id for t in result.late] == ["a"] and not result.alerts
-    result = window.ingest([txn("b", 1, amount=10**9)], watermark_ms=T0 + 1, average=1.0)
-    assert [a.finding for a in result.alerts] == [(AMOUNT_ANOMALY, "b")]
+    burst = [txn(f"t{i}", i * SEC) for i in range(5)]  # five in 2 min: a sixth would fire
+    assert window.ingest(burst, 0, 10_000.0).alerts == []
+    # Behind the watermark: would be the sixth of the burst and 740 km from t4 one second later,
+    # and is 100 x the average. Only the amount rule judges it, with the same alert_id as on time.
+    late = txn("late", 5 * SEC, MASHHAD, amount=1_000_000)
+    result = window.ingest([late], watermark_ms=T0 + 6 * SEC, average=10_000.0)
+    assert [t.transaction_id for t in result.late] == ["late"] and result.accepted == []
+    assert [a.finding for a in result.alerts] == [(AMOUNT_ANOMALY, "late")]
+    assert result.alerts[0].alert_id == alert_id(AMOUNT_ANOMALY, "late")
+    assert result.late_judged == (AMOUNT_ANOMALY,)
+    assert "late" not in {t.transaction_id for t, _ in window.held()}
+    # Exactly 10 x is not an anomaly, late or not; a customer without history is not judged.
+    result = window.ingest([txn("ten", 0, amount=100_000)], T0 + 6 * SEC, 10_000.0)
+    assert result.alerts == [] and result.late_judged == (AMOUNT_ANOMALY,)
+    result = CustomerWindow("cust_1").ingest([txn("x", 0, amount=10**9)], T0 + 1, None)
+    assert result.alerts == [] and result.late_judged == ()
+
+
+def test_a_late_event_repeated_in_its_batch_is_reported_once():
+    window = CustomerWindow("cust_1")
+    late = txn("late", 0, amount=10**9)
+    result = window.ingest([late, late], watermark_ms=T0 + 1, average=1.0)
+    assert [t.transaction_id for t in result.late] == ["late"]
+    assert [t.transaction_id for t in result.duplicates] == ["late"]
+    assert [a.finding for a in result.alerts] == [(AMOUNT_ANOMALY, "late")]
 
 
 def test_eviction_keeps_exactly_what_an_accepted_event_can_reach():
@@ -287,12 +308,22 @@ def test_incremental_equals_reference_on_out_of_order_streams(seed):
 
 
 def test_events_beyond_lateness_are_reported_and_the_rest_stays_exact():
+    """Beyond the allowed lateness: the windowed rules on the accepted events, AMOUNT_ANOMALY on
+    every event (it needs no window), nothing else."""
     rng = random.Random(99)
     txns = random_stream(rng, customers=4, n=300, span_ms=30 * MIN)
+    averages = {f"cust_{i}": 600_000.0 for i in range(3)}  # cust_3: no history
     arrivals = deliver_out_of_order(rng, txns, max_delay_ms=6 * MIN)
-    findings, late, accepted = run_micro_batches(arrivals, 10, 60_000, {})
+    findings, late, accepted = run_micro_batches(arrivals, 10, 60_000, averages)
     assert late
     assert {t.transaction_id for t in accepted} | {t.transaction_id for t in late} == {
         t.transaction_id for t in txns
     }
-    assert set(findings) == oracle(accepted)
+    windowed = {f for f in oracle(accepted) if f[0] != AMOUNT_ANOMALY}
+    amount = {f for f in oracle(txns, averages) if f[0] == AMOUNT_ANOMALY}
+    assert set(findings) == windowed | amount
+    assert set(reference_findings(accepted, averages, late=late)) == windowed | amount
+    late_ids = {t.transaction_id for t in late} - {t.transaction_id for t in accepted}
+    assert {tid for rule, tid in findings if rule == AMOUNT_ANOMALY} & late_ids  # late ones alert
+    # The windowed rules would have found more had the late events been on time.
+    assert {f for f in oracle(txns) if f[0] != AMOUNT_ANOMALY} - windowed

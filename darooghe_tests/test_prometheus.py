@@ -59,6 +59,80 @@ def test_executor_cpu_counter_never_goes_down_when_stages_are_evicted():
     assert cpu.update("app", "id-2", [stage(1, 1e9)]) == 1.0  # a new run of the app: a reset
 
 
+def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp_path):
+    """The fraud job's late counter counts what its late sink wrote (a batch re-run into the file
+    sink writes and counts nothing), and the exporter exposes that count."""
+    import dataclasses
+    import json
+    from types import SimpleNamespace
+
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.registry import CollectorRegistry
+
+    from darooghe.fraud.window import CustomerWindow
+    from darooghe.monitoring_jobs import stream_families
+    from darooghe.streaming.fraud_job import (
+        JOB,
+        QUERY,
+        FraudBatchWriter,
+        FraudCounters,
+        FraudJobConfig,
+    )
+    from darooghe.streaming.fraud_processor import FraudDetector
+    from darooghe.streaming.progress import ProgressRecorder, progress_path
+    from darooghe.streaming.sinks import JsonLinesSink
+    from darooghe.streaming.sources import SourceConfig
+    from darooghe_tests.fraud_streams import MIN, SEC, T0, txn
+
+    settings = dataclasses.replace(load_settings(), home=tmp_path)
+    (tmp_path / "in").mkdir()
+    cfg = FraudJobConfig(
+        SourceConfig("file", tmp_path / "in"), tmp_path / "work", output=tmp_path / "alerts.jsonl"
+    )
+    counters = FraudCounters()
+    writer = FraudBatchWriter(
+        cfg,
+        JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json"),
+        JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json"),
+        SimpleNamespace(refresh=lambda: None),
+        counters,
+        log=lambda m: None,
+    )
+
+    def batch(*txns):
+        result = CustomerWindow("cust_1").ingest(list(txns), T0 + MIN, 10_000.0)
+        rows = list(FraudDetector._rows("cust_1", result, T0 + MIN))
+        return SimpleNamespace(collect=lambda: rows)
+
+    first = batch(txn("a", 0, amount=10**7), txn("b", SEC))
+    writer(first, 0)
+    writer(first, 0)  # re-run after a failure: the file sink has it already
+    writer(batch(txn("c", 2 * SEC), txn("on_time", 2 * MIN)), 1)
+    published = [json.loads(x) for x in cfg.late_output.read_text().splitlines()]
+    assert [(v["batch_id"], v["transaction_id"]) for v in published] == [
+        (0, "a"),
+        (0, "b"),
+        (1, "c"),
+    ]
+    assert counters.late == 3 and counters.by_rule == {"AMOUNT_ANOMALY": 2}
+
+    ProgressRecorder(progress_path(settings, JOB), JOB, counters.as_dict).update(QUERY)
+    class StreamCollector:  # the exporter's streaming part, without its Kafka and Spark sources
+        def collect(self):
+            return stream_families(settings)
+
+    registry = CollectorRegistry()
+    registry.register(StreamCollector())
+    text = generate_latest(registry).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("darooghe_stream_late_rows_total", (("stream", JOB),))] == 3
+
+
 def _wait_for(s, promql: str, timeout: float = 90.0) -> list[dict]:
     deadline = time.monotonic() + timeout
     while True:

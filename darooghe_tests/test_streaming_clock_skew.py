@@ -19,7 +19,7 @@ from darooghe.fraud.txn import Txn
 from darooghe.records import write_record_file
 from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query
 from darooghe.streaming.metrics_job import MetricsJobConfig, start_metrics_queries
-from darooghe.streaming.sinks import metric_output_path
+from darooghe.streaming.sinks import side_output_path
 from darooghe.streaming.sources import SourceConfig
 from darooghe_tests.fraud_streams import (
     CATEGORIES,
@@ -110,7 +110,7 @@ def _metrics(spark, settings, tmp: Path, batches) -> dict[str, dict]:
         run.close()
     values = {}
     for name in METRICS:
-        for v in read_json_lines(metric_output_path(out, name)):
+        for v in read_json_lines(side_output_path(out, name)):
             values[v["metric_id"]] = v  # the last value per window: what an upserting sink keeps
     return values
 

@@ -17,16 +17,18 @@ import pytest
 from darooghe.fraud.alerts import alert_id
 from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.reference import reference_findings
-from darooghe.fraud.txn import Txn
+from darooghe.fraud.txn import Txn, iso_ms
 from darooghe.records import read_records, write_record_file
 from darooghe.schema import AMOUNT_ANOMALY, GEO_IMPOSSIBLE, VELOCITY
 from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query
 from darooghe.streaming.sources import SourceConfig
 from darooghe.topics import LABEL_HEADER
+from darooghe.validation.clock import watermark_delay_ms
 from darooghe_tests.fraud_streams import (
     MASHHAD,
     MIN,
     SEC,
+    T0,
     TEHRAN,
     chunks,
     read_json_lines,
@@ -83,6 +85,8 @@ def test_out_of_order_across_micro_batches(spark, settings, tmp_path):
     ]
     clock = txn("clock", 10 * MIN, customer="cust_7")  # moves the watermark to 8 min
     too_late = txn("too_late", 55 * SEC, customer="cust_1")  # would be a 7th in a5's window
+    # Behind the watermark too, but 30 x cust_4's average: the amount rule needs no window.
+    late_big = txn("late_big", 50 * SEC, amount=3_000_000, customer="cust_4")
     batches = [
         [a[0], a[1], a[2], a[4], a[5], g_later, s_b, x_equal, e[0], e[1]],
         [
@@ -96,32 +100,45 @@ def test_out_of_order_across_micro_batches(spark, settings, tmp_path):
         ],  # a3 completes a5's burst; a1 redelivered
         [g_earlier, e[4], e[5]],  # the earlier of the pair arrives last: the alert goes on g_later
         [clock],
-        [too_late],
+        [too_late, late_big],
     ]
     write_batches(tmp_path / "in", batches)
     averages = {"cust_4": 100_000.0}
 
-    alerts, counters, workdir = run_file_mode(spark, settings, tmp_path, tmp_path / "in", averages)
+    alerts, counters, _ = run_file_mode(spark, settings, tmp_path, tmp_path / "in", averages)
 
-    accepted = [t for batch in batches for t in batch if t is not too_late]
-    findings = set(reference_findings(accepted, averages))
+    late_txns = [too_late, late_big]
+    accepted = [t for batch in batches for t in batch if t not in late_txns]
+    findings = set(reference_findings(accepted, averages, late=late_txns))
     assert findings == {
         (VELOCITY, "a5"),
         (GEO_IMPOSSIBLE, "g_later"),
         (GEO_IMPOSSIBLE, "s_b"),
         (AMOUNT_ANOMALY, "x_over"),
+        (AMOUNT_ANOMALY, "late_big"),
     }
     assert sorted(v["alert_id"] for v in alerts) == sorted(expected_ids(findings))
     by_txn = {(v["rule"], v["transaction_id"]): v for v in alerts}
     assert by_txn[(VELOCITY, "a5")]["evidence"]["count"] == 6
     assert by_txn[(GEO_IMPOSSIBLE, "g_later")]["evidence"]["other_transaction_id"] == "g_earlier"
     assert by_txn[(AMOUNT_ANOMALY, "x_over")]["customer_id"] == "cust_4"
-    late = read_json_lines(workdir / "late_transactions.jsonl")
-    assert [r["transaction_id"] for r in late] == ["too_late"]
-    assert counters.late == 1 and counters.duplicates == 1 and counters.batches == 5
+    late_file = tmp_path / "alerts.late_transactions.jsonl"  # beside the alerts
+    late = {r["transaction_id"]: r for r in read_json_lines(late_file)}
+    assert sorted(late) == ["late_big", "too_late"]
+    watermark = T0 + 10 * MIN - watermark_delay_ms(120_000, settings)  # from the clock event
+    for t in late_txns:
+        r = late[t.transaction_id]
+        assert r["watermark"] == iso_ms(watermark) and r["batch_id"] == 4
+        assert r["behind_watermark_ms"] == watermark - t.event_ms
+        assert (r["customer_id"], r["amount"]) == (t.customer_id, t.amount)
+    assert late["late_big"]["alerts"] == [
+        {"rule": AMOUNT_ANOMALY, "alert_id": alert_id(AMOUNT_ANOMALY, "late_big")}
+    ]
+    assert late["too_late"]["judged_by"] == []  # cust_1 has no average
+    assert counters.late == 2 and counters.duplicates == 1 and counters.batches == 5
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert progress["queries"]["fraud_detection"]["status"] == "stopped"
-    assert progress["counters"]["alerts"] == 4
+    assert progress["counters"]["alerts"] == 5 and progress["counters"]["late_rows"] == 2
 
 
 def generated_day(tmp_path: Path) -> list:
@@ -422,3 +439,98 @@ def test_profiles_refreshed_from_mongodb_without_restart(
         run.close()
     assert [(v["rule"], v["transaction_id"]) for v in got] == [(AMOUNT_ANOMALY, "after")]
     assert got[0]["evidence"]["historical_average"] == 100_000.0
+
+
+@pytest.mark.integration
+def test_kafka_late_transactions_reach_their_topic_once_and_are_judged_by_amount(
+    spark, stack, tmp_path, unique_topic
+):
+    """Kafka in and out: events beyond the allowed lateness are published once each on the late
+    topic with the watermark and their lag; the windowed rules do not judge them (the patterns they
+    would complete raise nothing), AMOUNT_ANOMALY does (its alert is on the alerts topic)."""
+    import time
+    from collections import Counter
+
+    from darooghe.fraud.txn import parse_event_ms
+    from darooghe.kafka_io import consume_all, produce_records
+    from darooghe_tests.fraud_streams import kafka_record_of
+
+    source_topic = unique_topic("valid", 2)
+    alerts_topic, late_topic = unique_topic("alerts", 1), unique_topic("late", 2)
+    averages = {"cust_1": 10_000.0, "cust_2": 10_000.0}
+    write_profiles_file(averages, tmp_path / "profiles.jsonl")
+    on_time = [txn(f"v{i}", i * SEC, customer="cust_1") for i in range(5)]  # a sixth would fire
+    on_time += [txn("g0", 0, TEHRAN, customer="cust_2"), txn("clock", 30 * MIN, customer="cust_3")]
+    late = [
+        txn("late_burst", 5 * SEC, customer="cust_1"),  # on time, the sixth in 2 min: VELOCITY
+        txn("late_far", 30 * SEC, MASHHAD, customer="cust_2"),  # 740 km in 30 s from g0: GEO
+        txn("late_big", 10 * SEC, amount=1_000_000, customer="cust_1"),  # 100 x the average
+        txn("late_no_history", 0, amount=10**9, customer="cust_9"),  # no average: not judged
+    ]
+    lateness_ms = 120_000
+    cfg = FraudJobConfig(
+        source=SourceConfig("kafka", topic=source_topic),
+        workdir=tmp_path / "work",
+        alerts_topic=alerts_topic,
+        late_topic=late_topic,
+        allowed_lateness_ms=lateness_ms,
+        profiles=tmp_path / "profiles.jsonl",
+        trigger_seconds=0.5,
+        progress_file=tmp_path / "progress.json",
+    )
+    run = start_fraud_query(spark, cfg, stack, log=print)
+    try:
+        deadline = time.monotonic() + 180
+
+        def processed(n):
+            while run.recorder.entry("fraud_detection").get("input_rows_total", 0) < n:
+                assert time.monotonic() < deadline and run.query.exception() is None, (
+                    run.query.exception()
+                )
+                time.sleep(0.3)
+
+        produce_records(
+            source_topic, [kafka_record_of(t) for t in on_time], stack, keep_partitions=False
+        )
+        processed(len(on_time))  # the next batch's watermark: clock - lateness - clock skew
+        produce_records(
+            source_topic, [kafka_record_of(t) for t in late], stack, keep_partitions=False
+        )
+        published = []
+        while len(published) < len(late):
+            assert time.monotonic() < deadline and run.query.exception() is None, (
+                run.query.exception() or f"{len(published)} late records after 180 s"
+            )
+            time.sleep(1)
+            published = list(consume_all(late_topic, stack, idle_timeout=1))
+        time.sleep(2)  # anything published twice would be there by now
+        published = list(consume_all(late_topic, stack, idle_timeout=1))
+        alerts = [json.loads(r.value) for r in consume_all(alerts_topic, stack, idle_timeout=1)]
+    finally:
+        run.query.stop()
+        run.close()
+
+    values = {json.loads(r.value)["transaction_id"]: json.loads(r.value) for r in published}
+    assert Counter(json.loads(r.value)["transaction_id"] for r in published) == {
+        t.transaction_id: 1 for t in late
+    }
+    assert all(r.key == json.loads(r.value)["customer_id"] for r in published)
+    watermark = T0 + 30 * MIN - watermark_delay_ms(lateness_ms, stack)
+    for t in late:
+        v = values[t.transaction_id]
+        assert parse_event_ms(v["watermark"]) == watermark, v
+        assert v["behind_watermark_ms"] == watermark - t.event_ms > 0
+        assert (v["event_time"], v["amount"]) == (iso_ms(t.event_ms), t.amount)
+    assert values["late_big"]["alerts"] == [
+        {"rule": AMOUNT_ANOMALY, "alert_id": alert_id(AMOUNT_ANOMALY, "late_big")}
+    ]
+    assert values["late_burst"]["not_judged_by"] == [VELOCITY, GEO_IMPOSSIBLE]
+    assert values["late_no_history"]["judged_by"] == []
+
+    expected = set(reference_findings(on_time, averages, late=late))
+    assert expected == {(AMOUNT_ANOMALY, "late_big")}
+    assert {(a["rule"], a["transaction_id"]) for a in alerts} == expected
+    assert len(alerts) == 1 and alerts[0]["evidence"]["ratio"] == 100
+    assert run.counters.late == len(late)
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert progress["counters"]["late_rows"] == len(late)

@@ -16,7 +16,7 @@ from darooghe.streaming.metrics_job import (
     TopMerchantsRanker,
     start_metrics_queries,
 )
-from darooghe.streaming.sinks import metric_output_path
+from darooghe.streaming.sinks import side_output_path
 from darooghe.streaming.sources import SourceConfig
 from darooghe_tests.fraud_streams import (
     CATEGORIES,
@@ -118,7 +118,7 @@ def metrics_run(spark, settings, tmp_path_factory):
                 q.stop()
         run.close()
     values = {
-        name: final_values(metric_output_path(out, name))
+        name: final_values(side_output_path(out, name))
         for name in ("category_volume", "commission_ratio", "commission_by_type", "top_merchants")
     }
     return frame(evts), values, tmp

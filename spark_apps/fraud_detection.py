@@ -1,4 +1,5 @@
-"""Fraud detection: valid transactions -> per-customer stateful rules -> darooghe.fraud_alerts.
+"""Fraud detection: valid transactions -> per-customer stateful rules -> darooghe.fraud_alerts
+(and transactions behind the watermark -> darooghe.late_transactions).
 
     spark-submit spark_apps/fraud_detection.py [--source file --input DIR --output alerts.jsonl]
     python spark_apps/fraud_detection.py --profiles profiles.jsonl

@@ -28,7 +28,9 @@ def register(sub) -> None:
     ssub = p.add_subparsers(dest="stream_action", required=True, metavar="ACTION")
 
     f = ssub.add_parser(
-        "fraud", help="run the fraud detection query (alerts to darooghe.fraud_alerts)"
+        "fraud",
+        help="run the fraud detection query (alerts to darooghe.fraud_alerts, late "
+        "transactions to darooghe.late_transactions)",
     )
     add_stream_arguments(f, fraud=True)
     f.set_defaults(func=run_fraud)

@@ -35,25 +35,29 @@ def unique_transactions(txns: Iterable[Txn]) -> list[Txn]:
 
 
 def reference_findings(
-    txns: Iterable[Txn], averages: Mapping[str, float] | None = None
+    txns: Iterable[Txn], averages: Mapping[str, float] | None = None, late: Iterable[Txn] = ()
 ) -> dict[Finding, Txn]:
-    """Every (rule, transaction_id) the rules give on the full event set."""
+    """Every (rule, transaction_id) the rules give on the full event set.
+
+    `late` are transactions that arrived beyond the allowed lateness: they lost the company of the
+    others, so only the amount rule, which looks at nothing else, judges them.
+    """
     averages = averages or {}
+    accepted = unique_transactions(txns)
     by_customer: dict[str, list[Txn]] = defaultdict(list)
-    for t in unique_transactions(txns):
+    for t in accepted:
         by_customer[t.customer_id].append(t)
     findings: dict[Finding, Txn] = {}
-    for customer, events in by_customer.items():
+    for events in by_customer.values():
         events.sort(key=lambda t: (t.event_ms, t.transaction_id))
         for t in _velocity(events):
             findings[(VELOCITY, t.transaction_id)] = t
         for t in _geo_impossible(events):
             findings[(GEO_IMPOSSIBLE, t.transaction_id)] = t
-        avg = averages.get(customer)
-        if avg is not None and avg > 0:
-            for t in events:
-                if t.amount > AMOUNT_TIMES * avg:
-                    findings[(AMOUNT_ANOMALY, t.transaction_id)] = t
+    for t in unique_transactions([*accepted, *late]):
+        avg = averages.get(t.customer_id)
+        if avg is not None and avg > 0 and t.amount > AMOUNT_TIMES * avg:
+            findings[(AMOUNT_ANOMALY, t.transaction_id)] = t
     return findings
 
 
@@ -88,6 +92,6 @@ def _geo_impossible(events: list[Txn]) -> Iterable[Txn]:
 
 
 def reference_alert_ids(
-    txns: Iterable[Txn], averages: Mapping[str, float] | None = None
+    txns: Iterable[Txn], averages: Mapping[str, float] | None = None, late: Iterable[Txn] = ()
 ) -> set[str]:
-    return {alert_id(rule, tid) for rule, tid in reference_findings(txns, averages)}
+    return {alert_id(rule, tid) for rule, tid in reference_findings(txns, averages, late)}

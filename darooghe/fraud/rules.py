@@ -11,7 +11,8 @@ Semantics, for transaction t of customer c:
   included), is more than 50 km away. Simultaneous transactions count as earlier when their
   transaction_id is smaller, so a pair alerts on exactly one of its two transactions: the later one.
 - AMOUNT_ANOMALY fires when amount > 10 x c's historical average; customers without a (positive)
-  average are not judged.
+  average are not judged. It needs no other transaction, so it also judges a transaction that
+  arrives behind the watermark; the two windowed rules do not (its window may be evicted).
 
 Severity is a pure function of the evidence (the figure that made the rule fire), so the same alert
 always carries the same severity:

@@ -5,7 +5,8 @@ alerted on it. Each micro-batch `ingest`s the customer's new transactions with t
 watermark (max event time seen in earlier batches minus the allowed lateness):
 
 - a transaction_id already held (or repeated in the batch) is a redelivery: counted once, ignored;
-- a transaction with event time before the watermark is late: reported, not judged, not held;
+- a transaction with event time before the watermark is late: reported and not held; only
+  AMOUNT_ANOMALY judges it (it needs no other transaction), the windowed rules do not;
 - every other transaction is accepted and AMOUNT_ANOMALY judges it once, on arrival;
 - VELOCITY and GEO_IMPOSSIBLE are re-evaluated on the union of held and new transactions for every
   transaction at or after the earliest new one — so a late arrival completes a pattern for a
@@ -47,6 +48,9 @@ class IngestResult:
     duplicates: list[Txn] = field(default_factory=list)
     accepted: list[Txn] = field(default_factory=list)
     evicted: int = 0
+    #: The rules that judged the late transactions: AMOUNT_ANOMALY alone, and not even it for a
+    #: customer without an average (not judged, late or not).
+    late_judged: tuple[str, ...] = ()
 
 
 class CustomerWindow:
@@ -106,33 +110,46 @@ class CustomerWindow:
         result = IngestResult(evicted=self.evict(watermark_ms))
         new: list[Txn] = []
         held = self._txns
+        late_ids: set[str] = set()
         for t in txns:
             if t.customer_id != self.customer_id:
                 raise ValueError(
                     f"transaction {t.transaction_id} of {t.customer_id!r} given to the window of "
                     f"{self.customer_id!r}"
                 )
-            if t.transaction_id in held:
+            if t.transaction_id in held or t.transaction_id in late_ids:
                 result.duplicates.append(t)
             elif t.event_ms < watermark_ms:
+                late_ids.add(t.transaction_id)
                 result.late.append(t)
             else:
                 held[t.transaction_id] = t
                 new.append(t)
         result.accepted = new
-        if not new:
+        if not new and not result.late:
             return result
         detected = now_ms() if detected_ms is None else detected_ms
         new.sort(key=_TIME_ORDER)
         if AmountAnomalyRule.judged(average):
-            for t in new:
-                if AmountAnomalyRule.fires(t.amount, average):
-                    evidence = AmountAnomalyRule.evidence(t.amount, average)
-                    result.alerts.append(make_alert(AmountAnomalyRule.name, t, evidence, detected))
-        result.alerts.extend(
-            self._evaluate({t.transaction_id for t in new}, new[0].event_ms, detected)
-        )
+            result.alerts.extend(self._amount_alerts(new, average, detected))
+        if result.late and AmountAnomalyRule.judged(average):
+            result.late_judged = (AmountAnomalyRule.name,)
+            result.alerts.extend(self._amount_alerts(result.late, average, detected))
+        if new:
+            result.alerts.extend(
+                self._evaluate({t.transaction_id for t in new}, new[0].event_ms, detected)
+            )
         return result
+
+    @staticmethod
+    def _amount_alerts(txns: list[Txn], average: float, detected_ms: int) -> list[Alert]:
+        """AMOUNT_ANOMALY on each transaction alone: the same judgment on time and late."""
+        alerts = []
+        for t in txns:
+            if AmountAnomalyRule.fires(t.amount, average):
+                evidence = AmountAnomalyRule.evidence(t.amount, average)
+                alerts.append(make_alert(AmountAnomalyRule.name, t, evidence, detected_ms))
+        return alerts
 
     def _evaluate(self, new_ids: set[str], since_ms: int, detected_ms: int) -> list[Alert]:
         """VELOCITY and GEO_IMPOSSIBLE for every held transaction at or after `since_ms` (only

@@ -3,17 +3,18 @@
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
       -> groupBy(customer bucket).transformWithState(FraudDetector, EventTime), state per customer
       -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) or a JSON-lines file;
-                       late and redelivered rows counted, logged and kept in late_transactions.jsonl
+                       transactions behind the watermark to darooghe.late_transactions (key
+                       customer_id) or a JSON-lines file beside it (darooghe.fraud.late);
+                       redelivered rows counted
 
 Work directory (default `$DAROOGHE_HOME/checkpoints/fraud_detection/<source>`): `checkpoint/`
 (Spark: offsets, commits, RocksDB state with changelog checkpointing), `profiles.json` (the averages
-snapshot the processor reads, see darooghe.fraud.profiles), `file_sink.json` (last batch written to
---output), `late_transactions.jsonl`. A stopped or killed job resumes from it.
+snapshot the processor reads, see darooghe.fraud.profiles), `file_sink.json` and `late_sink.json`
+(last batch written to the files of --output). A stopped or killed job resumes from it.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import time
@@ -25,7 +26,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from darooghe.config import Settings
+from darooghe.fraud.late import with_batch_id
 from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
+from darooghe.kafka_io import ensure_topics
 from darooghe.streaming.fraud_processor import (
     ALERT,
     DUPLICATE,
@@ -35,7 +38,7 @@ from darooghe.streaming.fraud_processor import (
     customer_bucket,
 )
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
-from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink
+from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
 from darooghe.streaming.sources import (
     FRAUD_FIELDS_SCHEMA,
     SourceConfig,
@@ -43,13 +46,12 @@ from darooghe.streaming.sources import (
     read_records,
     workdir_for,
 )
-from darooghe.topics import FRAUD_ALERTS
+from darooghe.topics import BY_NAME, FRAUD_ALERTS, LATE_TRANSACTIONS
 from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
 QUERY = "fraud_detection"
 DEFAULT_LATENESS_MS = 120_000
-LOGGED_LATE_PER_BATCH = 10
 
 
 def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
@@ -69,6 +71,7 @@ class FraudJobConfig:
     trigger_seconds: float = 1.0
     progress_file: Path | None = None
     alerts_topic: str = FRAUD_ALERTS.name
+    late_topic: str = LATE_TRANSACTIONS.name
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -79,8 +82,10 @@ class FraudJobConfig:
         return self.workdir / "profiles.json"
 
     @property
-    def late_file(self) -> Path:
-        return self.workdir / "late_transactions.jsonl"
+    def late_output(self) -> Path | None:
+        """File mode: the late transactions' JSON lines beside the alerts (a.jsonl ->
+        a.late_transactions.jsonl)."""
+        return None if self.output is None else side_output_path(self.output, "late_transactions")
 
 
 @dataclass
@@ -145,18 +150,20 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
 
 
 class FraudBatchWriter:
-    """foreachBatch: refresh averages, run the batch once, deliver alerts, report late rows."""
+    """foreachBatch: refresh averages, run the batch once, deliver alerts and late transactions."""
 
     def __init__(
         self,
         cfg: FraudJobConfig,
         sink,
+        late_sink,
         refresher: ProfileRefresher,
         counters: FraudCounters,
         log=print,
     ) -> None:
         self.cfg = cfg
         self.sink = sink
+        self.late_sink = late_sink
         self.refresher = refresher
         self.counters = counters
         self.log = log
@@ -169,11 +176,15 @@ class FraudBatchWriter:
         late = [r for r in rows if r.kind == LATE]
         duplicates = [r for r in rows if r.kind == DUPLICATE]
         written = self.sink.write(batch_id, [(r.customer_id, r.value) for r in alerts])
+        published = 0
         if late:
-            self._report_late(batch_id, late)
+            records = [(r.customer_id, with_batch_id(r.value, batch_id)) for r in late]
+            published = self.late_sink.write(batch_id, records)
+            self._log_late(batch_id, late, alerts, published)
         self.counters.batches += 1
         self.counters.alerts += len(alerts)
-        self.counters.late += len(late)
+        # What reached the late topic (or file): a batch re-run into the file sink writes nothing.
+        self.counters.late += published
         self.counters.duplicates += len(duplicates)
         self.counters.by_rule.update(r.rule for r in alerts)
         if alerts or duplicates:
@@ -183,24 +194,13 @@ class FraudBatchWriter:
                 f"{self.sink.describe()}), {len(duplicates)} redelivered rows ignored"
             )
 
-    def _report_late(self, batch_id: int, late) -> None:
-        with self.cfg.late_file.open("a", encoding="utf-8") as fh:
-            for r in late:
-                fh.write(json.dumps({"batch_id": batch_id, **json.loads(r.value)}) + "\n")
-        shown = ", ".join(
-            f"{v['transaction_id']} ({v['customer_id']}, {v['event_time']}, "
-            f"{v['behind_watermark_ms'] / 1000:.1f} s behind)"
-            for v in (json.loads(r.value) for r in late[:LOGGED_LATE_PER_BATCH])
-        )
-        more = (
-            f" and {len(late) - LOGGED_LATE_PER_BATCH} more"
-            if len(late) > LOGGED_LATE_PER_BATCH
-            else ""
-        )
+    def _log_late(self, batch_id: int, late, alerts, published: int) -> None:
+        late_ids = {r.transaction_id for r in late}
+        alerted = sum(1 for r in alerts if r.transaction_id in late_ids)
         self.log(
-            f"batch {batch_id}: {len(late)} transactions later than the allowed lateness "
-            f"({self.cfg.allowed_lateness_ms / 1000:.0f} s), not judged: {shown}{more} "
-            f"(all in {self.cfg.late_file})"
+            f"batch {batch_id}: {len(late)} transactions behind the watermark (allowed lateness "
+            f"{self.cfg.allowed_lateness_ms / 1000:g} s), judged by AMOUNT_ANOMALY only "
+            f"({alerted} alerts); {published} written to {self.late_sink.describe()}"
         )
 
 
@@ -210,12 +210,14 @@ class FraudRun:
     query: object
     counters: FraudCounters
     sink: object
+    late_sink: object
     recorder: ProgressRecorder
     listener: object
 
     def close(self) -> None:
-        """After the query ended: flush the sink, record the final status, detach the listener."""
+        """After the query ended: flush the sinks, record the final status, detach the listener."""
         self.sink.close()
+        self.late_sink.close()
         error = self.query.exception()
         self.recorder.update(
             QUERY,
@@ -238,8 +240,15 @@ def start_fraud_query(
     refresher.refresh(force=True)  # the first batch already judges amounts
     if cfg.output is not None:
         sink = JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json")
+        late_sink = JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json")
     else:
+        # A project topic is created when missing (a home whose services were started before the
+        # late topic existed); any other topic must exist (KafkaTopicSink checks).
+        project = [BY_NAME[t] for t in (cfg.alerts_topic, cfg.late_topic) if t in BY_NAME]
+        if project:
+            ensure_topics(project, settings)
         sink = KafkaTopicSink(cfg.alerts_topic, settings)
+        late_sink = KafkaTopicSink(cfg.late_topic, settings)
     counters = FraudCounters()
     recorder = ProgressRecorder(
         cfg.progress_file or progress_path(settings, JOB),
@@ -250,6 +259,7 @@ def start_fraud_query(
             "profiles_loaded_at": refresher.loaded_at,
             "source": cfg.source.describe(),
             "sink": sink.describe(),
+            "late_sink": late_sink.describe(),
             "allowed_lateness_ms": cfg.allowed_lateness_ms,
         },
     )
@@ -258,7 +268,7 @@ def start_fraud_query(
     writer = (
         alert_stream(spark, cfg, settings)
         .writeStream.queryName(QUERY)
-        .foreachBatch(FraudBatchWriter(cfg, sink, refresher, counters, log))
+        .foreachBatch(FraudBatchWriter(cfg, sink, late_sink, refresher, counters, log))
         .option("checkpointLocation", str(cfg.checkpoint_dir))
     )
     if cfg.source.available_now:
@@ -266,10 +276,11 @@ def start_fraud_query(
     else:
         writer = writer.trigger(processingTime=f"{cfg.trigger_seconds} seconds")
     log(
-        f"{QUERY}: {cfg.source.describe()} -> {sink.describe()}, allowed lateness "
+        f"{QUERY}: {cfg.source.describe()} -> {sink.describe()}, late transactions -> "
+        f"{late_sink.describe()}, allowed lateness "
         f"{cfg.allowed_lateness_ms / 1000:g} s, averages from {source.describe()}, work dir {cfg.workdir}"
     )
-    return FraudRun(spark, writer.start(), counters, sink, recorder, listener)
+    return FraudRun(spark, writer.start(), counters, sink, late_sink, recorder, listener)
 
 
 def stop_between_batches(query, wait_s: float = 20.0) -> None:

@@ -22,9 +22,9 @@ would evict by wall clock, not event time.)
 
 Rules and late handling live in `darooghe.fraud.window`; this class only moves windows in and out
 of Spark state and turns results into output rows: kind "alert" (value = alert JSON), "late"
-(event time before the watermark: reported, not judged) and "duplicate" (a redelivered
-transaction_id). The input deliberately carries no watermark-marked column, so Spark hands late
-rows to the processor instead of dropping them silently.
+(event time before the watermark: value = its record, darooghe.fraud.late; judged by AMOUNT_ANOMALY
+only) and "duplicate" (a redelivered transaction_id). The input deliberately carries no
+watermark-marked column, so Spark hands late rows to the processor instead of dropping them.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pyspark.sql import Column, Row
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
+from darooghe.fraud.late import late_value
 from darooghe.fraud.profiles import ProfileSnapshot
 from darooghe.fraud.rules import HORIZON_MS
 from darooghe.fraud.txn import Txn, iso_ms
@@ -148,21 +149,35 @@ class FraudDetector(StatefulProcessor):
                 event_ms=alert.event_ms,
                 value=alert.to_json(),
             )
-        for kind, txns in ((LATE, result.late), (DUPLICATE, result.duplicates)):
-            for t in txns:
-                value = {
-                    "transaction_id": t.transaction_id,
-                    "customer_id": customer_id,
-                    "event_time": iso_ms(t.event_ms),
-                    "watermark": iso_ms(watermark),
-                    "behind_watermark_ms": watermark - t.event_ms,
-                }
-                yield Row(
-                    kind=kind,
-                    customer_id=customer_id,
-                    transaction_id=t.transaction_id,
-                    rule=None,
-                    alert_id=None,
-                    event_ms=t.event_ms,
-                    value=json.dumps(value),
+        if result.late:
+            late_ids = {t.transaction_id for t in result.late}
+            raised: dict[str, list] = {}
+            for alert in result.alerts:
+                if alert.transaction_id in late_ids:
+                    raised.setdefault(alert.transaction_id, []).append(alert)
+            for t in result.late:
+                value = late_value(
+                    t, watermark, result.late_judged, raised.get(t.transaction_id, ())
                 )
+                yield FraudDetector._other(LATE, t, json.dumps(value, separators=(",", ":")))
+        for t in result.duplicates:
+            value = {
+                "transaction_id": t.transaction_id,
+                "customer_id": customer_id,
+                "event_time": iso_ms(t.event_ms),
+                "watermark": iso_ms(watermark),
+                "behind_watermark_ms": watermark - t.event_ms,
+            }
+            yield FraudDetector._other(DUPLICATE, t, json.dumps(value))
+
+    @staticmethod
+    def _other(kind: str, t: Txn, value: str) -> Row:
+        return Row(
+            kind=kind,
+            customer_id=t.customer_id,
+            transaction_id=t.transaction_id,
+            rule=None,
+            alert_id=None,
+            event_ms=t.event_ms,
+            value=value,
+        )

@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from darooghe.config import Settings
 from darooghe.fraud.txn import iso_ms
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
-from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, metric_output_path
+from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
 from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records, workdir_for
 from darooghe.topics import (
     METRICS_CATEGORY_VOLUME,
@@ -317,7 +317,7 @@ def start_metrics_queries(
         name = metric_name(topic.name)
         if cfg.output is not None:
             sinks[topic.name] = JsonLinesSink(
-                metric_output_path(cfg.output, name), cfg.workdir / f"file_sink.{name}.json"
+                side_output_path(cfg.output, name), cfg.workdir / f"file_sink.{name}.json"
             )
         else:
             sinks[topic.name] = KafkaTopicSink(topic.name, settings)

@@ -109,6 +109,11 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
             help="output topic without --output (default darooghe.fraud_alerts)",
         )
         p.add_argument(
+            "--late-topic",
+            help="topic of the transactions behind the watermark without --output (default "
+            "darooghe.late_transactions; with --output they go to FILE.late_transactions.jsonl)",
+        )
+        p.add_argument(
             "--profiles",
             type=Path,
             help="JSONL of {customer_id, avg_amount} instead of MongoDB customer_profiles",
@@ -147,7 +152,7 @@ def _source(args):
 
 def fraud_config_from_args(args, settings):
     from darooghe.streaming import fraud_job
-    from darooghe.topics import FRAUD_ALERTS
+    from darooghe.topics import FRAUD_ALERTS, LATE_TRANSACTIONS
 
     source = _source(args)
     default = fraud_job.default_workdir(settings, source, args.output)
@@ -162,6 +167,7 @@ def fraud_config_from_args(args, settings):
         trigger_seconds=args.trigger_seconds,
         progress_file=_progress_file(settings, fraud_job.JOB, args, workdir),
         alerts_topic=args.alerts_topic or FRAUD_ALERTS.name,
+        late_topic=args.late_topic or LATE_TRANSACTIONS.name,
     )
 
 

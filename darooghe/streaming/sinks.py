@@ -104,8 +104,9 @@ class JsonLinesSink:
         pass
 
 
-def metric_output_path(output: str | Path, metric: str) -> Path:
-    """`metrics.jsonl` + "category_volume" -> `metrics.category_volume.jsonl` (one file per metric)."""
+def side_output_path(output: str | Path, name: str) -> Path:
+    """A file beside an --output file: `metrics.jsonl` + "category_volume" ->
+    `metrics.category_volume.jsonl` (one file per metric; the fraud job's late transactions)."""
     output = Path(output)
     suffix = output.suffix or ".jsonl"
-    return output.with_name(f"{output.stem if output.suffix else output.name}.{metric}{suffix}")
+    return output.with_name(f"{output.stem if output.suffix else output.name}.{name}{suffix}")

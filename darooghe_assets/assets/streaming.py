@@ -1,4 +1,5 @@
-"""The real-time layer in the asset graph: the two streaming jobs, their topics, the alerts sink.
+"""The real-time layer in the asset graph: the two streaming jobs, their topics (alerts, late
+transactions, metrics), the alerts sink.
 
 The jobs run outside Dagster as background services (`darooghe stream start fraud|metrics`), so
 they and the topics they write are `AssetSpec`s; the sensors in sensors/streaming.py report their
@@ -54,6 +55,22 @@ fraud_alerts_topic = dg.AssetSpec(
     group_name=c.GROUP_STREAMING,
     owners=[c.OWNER],
     metadata={"topic": topics.FRAUD_ALERTS.name, "partitions": topics.FRAUD_ALERTS.partitions},
+)
+
+late_transactions_topic = dg.AssetSpec(
+    c.LATE_TRANSACTIONS_TOPIC,
+    description=(
+        f"{topics.LATE_TRANSACTIONS.description}. The fraud job's dead letters: the windowed rules "
+        "no longer judge them, AMOUNT_ANOMALY still does (its alerts go to the alerts topic)."
+    ),
+    deps=[c.FRAUD_DETECTION_JOB],
+    kinds={"kafka"},
+    group_name=c.GROUP_STREAMING,
+    owners=[c.OWNER],
+    metadata={
+        "topic": topics.LATE_TRANSACTIONS.name,
+        "partitions": topics.LATE_TRANSACTIONS.partitions,
+    },
 )
 
 metrics_topics = [
