@@ -32,7 +32,7 @@ def _iso_s(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(value).timestamp()  # 3.11 reads a trailing Z
     except ValueError:
         return None
 
