@@ -261,6 +261,9 @@ def run_demo(opts: DemoOptions | None = None) -> int:
         mark = time.time()
         for job in ("fraud", "metrics"):
             wait_for(f"stream {job} caught up with the history", lambda j=job: stream_caught_up(s, j, mark), opts.wait_timeout)
+        # The history's alerts into MongoDB now, not only in step 7: what an operator looks for first.
+        materialize([c.FRAUD_ALERTS_COLLECTION], "fraud alerts sink")
+        print(f"    first alerts in MongoDB {time.monotonic() - t0:.0f} s after the start", flush=True)
 
     with step(f"6/8 live generation: {opts.live_seconds} s at {opts.live_rate:g} events/min, fraud rate {opts.fraud_rate:g}"):
         _run(

@@ -79,6 +79,12 @@ SINK_DEAD_LETTERS = Topic(
     {"max.message.bytes": str(DEAD_LETTER_MAX_BYTES)},
 )
 
+#: How far back the live metrics reach: the live charts draw this span, and a metrics query that
+#: starts without a checkpoint begins at records this recent, not at a week of replayed history
+#: (in `make demo` that history made ~310k metric documents, none of them drawn, and the sinks and
+#: live charts spent ~80 s on them).
+LIVE_METRICS_SPAN_MS = 3 * 60 * 60 * 1000
+
 METRICS_TOPICS: tuple[Topic, ...] = (
     METRICS_CATEGORY_VOLUME,
     METRICS_COMMISSION_BY_TYPE,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from darooghe.cli import build_parser
@@ -11,6 +13,7 @@ from darooghe.streaming.options import (
     fraud_config_from_args,
     metrics_config_from_args,
 )
+from darooghe.topics import LIVE_METRICS_SPAN_MS
 
 
 @pytest.mark.parametrize(
@@ -32,3 +35,16 @@ def test_a_negative_cap_is_refused_naming_the_option(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["stream", "fraud", "--max-offsets-per-trigger", "-5"])
     assert "--max-offsets-per-trigger" in capsys.readouterr().err
+
+
+def test_live_metrics_start_at_the_span_the_live_charts_draw_and_fraud_reads_everything():
+    settings = load_settings()
+    now = time.time() * 1000
+    metrics = metrics_config_from_args(build_parser().parse_args(["stream", "metrics"]), settings)
+    assert abs(metrics.source.starting_timestamp_ms - (now - LIVE_METRICS_SPAN_MS)) < 60_000
+    two_hours = build_parser().parse_args(["stream", "metrics", "--since", "2h"])
+    assert abs(metrics_config_from_args(two_hours, settings).source.starting_timestamp_ms - (now - 7_200_000)) < 60_000
+    everything = build_parser().parse_args(["stream", "metrics", "--since", "0"])
+    assert metrics_config_from_args(everything, settings).source.starting_timestamp_ms is None
+    fraud = fraud_config_from_args(build_parser().parse_args(["stream", "fraud"]), settings)
+    assert fraud.source.starting_timestamp_ms is None  # the rules need the whole history

@@ -8,8 +8,9 @@ from pymongo.database import Database
 from darooghe import schema
 from darooghe.charts import sources as src
 from darooghe.charts.model import Chart, Panel
+from darooghe.topics import LIVE_METRICS_SPAN_MS
 
-LIVE_SPAN = pd.Timedelta(hours=3)
+LIVE_SPAN = pd.Timedelta(milliseconds=LIVE_METRICS_SPAN_MS)
 
 
 def _ordered(frame: pd.DataFrame, column: str, order: tuple[str, ...]) -> pd.DataFrame:

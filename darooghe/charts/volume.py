@@ -8,11 +8,12 @@ from pymongo.database import Database
 from darooghe import schema
 from darooghe.charts import sources as src
 from darooghe.charts.model import Chart, Panel
+from darooghe.topics import LIVE_METRICS_SPAN_MS
 
 DAY = pd.Timedelta(days=1)
 HOUR = pd.Timedelta(hours=1)
 #: how much of the live metrics the live chart shows
-LIVE_SPAN = pd.Timedelta(hours=3)
+LIVE_SPAN = pd.Timedelta(milliseconds=LIVE_METRICS_SPAN_MS)
 
 
 def volume_history(db: Database) -> Chart:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import re
+import time
 from pathlib import Path
+
+from darooghe.topics import LIVE_METRICS_SPAN_MS
 
 DEFAULT_LATENESS = "2m"
 #: Records per Kafka micro-batch when --max-offsets-per-trigger is not given, per job: 0 = no cap.
@@ -103,6 +106,16 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
         "stay together in event time; very uneven partitions can drift further apart than the "
         "allowed lateness",
     )
+    if not fraud:
+        p.add_argument(
+            "--since",
+            type=parse_duration_ms,
+            default=LIVE_METRICS_SPAN_MS,
+            metavar="DURATION",
+            help="with --source kafka, a query without a checkpoint starts at records this recent "
+            f"(record time; default {LIVE_METRICS_SPAN_MS // 3_600_000}h, the span the live charts "
+            "draw; 0: from the earliest offset)",
+        )
     if fraud:
         p.add_argument(
             "--alerts-topic",
@@ -138,15 +151,18 @@ def _progress_file(settings, job: str, args, workdir: Path) -> Path | None:
     return progress_path(settings, f"{job}.{workdir.name}")
 
 
-def _source(args):
+def _source(args, now_ms: int | None = None):
     from darooghe.streaming.sources import SourceConfig
     from darooghe.topics import VALID_TRANSACTIONS
 
+    since = getattr(args, "since", 0)  # the metrics job's; fraud reads the whole history
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     return SourceConfig(
         args.source,
         args.input,
         topic=args.topic or VALID_TRANSACTIONS.name,
         max_offsets_per_trigger=args.max_offsets_per_trigger or None,  # 0: no cap
+        starting_timestamp_ms=now_ms - since if since and args.source == "kafka" else None,
     )
 
 
