@@ -37,14 +37,24 @@ def test_a_negative_cap_is_refused_naming_the_option(capsys):
     assert "--max-offsets-per-trigger" in capsys.readouterr().err
 
 
-def test_live_metrics_start_at_the_span_the_live_charts_draw_and_fraud_reads_everything():
+def test_live_metrics_cover_the_span_the_live_charts_draw():
     settings = load_settings()
     now = time.time() * 1000
     metrics = metrics_config_from_args(build_parser().parse_args(["stream", "metrics"]), settings)
-    assert abs(metrics.source.starting_timestamp_ms - (now - LIVE_METRICS_SPAN_MS)) < 60_000
+    assert abs(metrics.since_ms - (now - LIVE_METRICS_SPAN_MS)) < 60_000
     two_hours = build_parser().parse_args(["stream", "metrics", "--since", "2h"])
-    assert abs(metrics_config_from_args(two_hours, settings).source.starting_timestamp_ms - (now - 7_200_000)) < 60_000
+    assert abs(metrics_config_from_args(two_hours, settings).since_ms - (now - 7_200_000)) < 60_000
     everything = build_parser().parse_args(["stream", "metrics", "--since", "0"])
-    assert metrics_config_from_args(everything, settings).source.starting_timestamp_ms is None
-    fraud = fraud_config_from_args(build_parser().parse_args(["stream", "fraud"]), settings)
-    assert fraud.source.starting_timestamp_ms is None  # the rules need the whole history
+    assert metrics_config_from_args(everything, settings).since_ms is None
+
+
+def test_the_windows_cutoff_is_fixed_by_the_first_start_of_a_work_directory(tmp_path):
+    from darooghe.streaming.metrics_job import LONGEST_WINDOW_MS, MetricsJobConfig, windows_cutoff
+    from darooghe.streaming.sources import SourceConfig
+
+    first = MetricsJobConfig(SourceConfig(), tmp_path / "w", since_ms=1_000_000_123)
+    assert windows_cutoff(first) == 1_000_000_123 - 1_000_000_123 % LONGEST_WINDOW_MS
+    later = MetricsJobConfig(SourceConfig(), tmp_path / "w", since_ms=2_000_000_000)
+    assert windows_cutoff(later) == windows_cutoff(first)  # a restart skips the same windows
+    (tmp_path / "old" / "checkpoint").mkdir(parents=True)
+    assert windows_cutoff(MetricsJobConfig(SourceConfig(), tmp_path / "old", since_ms=5)) is None

@@ -251,3 +251,33 @@ def test_top_merchant_ranking_is_idempotent(tmp_path):
     assert [v["metric_id"] for v in moved] == [
         v["metric_id"] for v in first
     ]  # same ranks, upserted
+
+
+def test_windows_before_the_cutoff_are_skipped_and_the_rest_are_whole(spark, settings, tmp_path):
+    """A live-metrics work directory covers the windows from its cutoff on: none before it, and
+    the first ones after it complete (events up to the longest window before it still count)."""
+    evts = events()
+    for i, part in enumerate(chunks(sorted(evts, key=lambda e: e[0].event_ms), 2)):
+        write_record_file([record_of(t, **f) for t, f in part], tmp_path / "in" / f"part-{i}.jsonl")
+    df = frame(evts)
+    cutoff = int(df["ms"].median()) // 300_000 * 300_000 + 300_000
+    out = tmp_path / "metrics.jsonl"
+    cfg = MetricsJobConfig(
+        source=SourceConfig("file", tmp_path / "in"), workdir=tmp_path / "work", output=out,
+        progress_file=tmp_path / "progress.json", since_ms=cutoff + 123,
+    )
+    run = start_metrics_queries(spark, cfg, settings, log=print)
+    try:
+        for q in run.queries:
+            q.awaitTermination(600)
+            assert q.exception() is None, q.exception()
+    finally:
+        run.close()
+    w = sliding(df, 60_000, 20_000)
+    expected = w[w["start"] >= cutoff].groupby(["start", "category"]).agg(n=("ms", "size"))
+    got = {
+        (v["window_start"], v["merchant_category"]): v["transaction_count"]
+        for v in final_values(side_output_path(out, "category_volume")).values()
+    }
+    assert got == {(iso_ms(s), c): int(r.n) for (s, c), r in expected.iterrows()}
+    assert 0 < len(got) < len(w.groupby(["start", "category"]))

@@ -112,9 +112,9 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
             type=parse_duration_ms,
             default=LIVE_METRICS_SPAN_MS,
             metavar="DURATION",
-            help="with --source kafka, a query without a checkpoint starts at records this recent "
-            f"(record time; default {LIVE_METRICS_SPAN_MS // 3_600_000}h, the span the live charts "
-            "draw; 0: from the earliest offset)",
+            help="with --source kafka, a new work directory's metrics cover the windows that start "
+            f"this long before its first start or later (default {LIVE_METRICS_SPAN_MS // 3_600_000}h, "
+            "the span the live charts draw; 0: every window of the topic)",
         )
     if fraud:
         p.add_argument(
@@ -151,18 +151,15 @@ def _progress_file(settings, job: str, args, workdir: Path) -> Path | None:
     return progress_path(settings, f"{job}.{workdir.name}")
 
 
-def _source(args, now_ms: int | None = None):
+def _source(args):
     from darooghe.streaming.sources import SourceConfig
     from darooghe.topics import VALID_TRANSACTIONS
 
-    since = getattr(args, "since", 0)  # the metrics job's; fraud reads the whole history
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     return SourceConfig(
         args.source,
         args.input,
         topic=args.topic or VALID_TRANSACTIONS.name,
         max_offsets_per_trigger=args.max_offsets_per_trigger or None,  # 0: no cap
-        starting_timestamp_ms=now_ms - since if since and args.source == "kafka" else None,
     )
 
 
@@ -200,4 +197,5 @@ def metrics_config_from_args(args, settings):
         allowed_lateness_ms=args.allowed_lateness,
         trigger_seconds=args.trigger_seconds,
         progress_file=_progress_file(settings, metrics_job.JOB, args, workdir),
+        since_ms=int(time.time() * 1000) - args.since if args.since and args.source == "kafka" else None,
     )

@@ -12,7 +12,6 @@ trigger stops after the last file present at start.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 from dataclasses import dataclass
@@ -120,15 +119,12 @@ class RecordFileDataSource(DataSource):
 
 @dataclass(frozen=True)
 class SourceConfig:
-    """`kind` "kafka" (topic) or "file" (input_dir). A Kafka query without a checkpoint starts at
-    the earliest offset, or at the first record whose timestamp is `starting_timestamp_ms` or later
-    (a checkpoint, once there, always wins)."""
+    """`kind` "kafka" (topic, from the earliest offset on a fresh checkpoint) or "file" (input_dir)."""
 
     kind: str = "kafka"
     input_dir: Path | None = None
     topic: str = VALID_TRANSACTIONS.name
     max_offsets_per_trigger: int | None = None
-    starting_timestamp_ms: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("kafka", "file"):
@@ -145,12 +141,11 @@ class SourceConfig:
         return self.kind == "file"
 
     def describe(self) -> str:
-        if self.kind == "file":
-            return f"record files in {self.input_dir}"
-        if self.starting_timestamp_ms is None:
-            return f"kafka topic {self.topic}"
-        since = dt.datetime.fromtimestamp(self.starting_timestamp_ms / 1000, dt.UTC)
-        return f"kafka topic {self.topic} (a new query starts at records from {since:%Y-%m-%d %H:%M} UTC)"
+        return (
+            f"kafka topic {self.topic}"
+            if self.kind == "kafka"
+            else f"record files in {self.input_dir}"
+        )
 
 
 def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) -> DataFrame:
@@ -168,16 +163,10 @@ def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) 
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", source.topic)
+        .option("startingOffsets", "earliest")
         # Only committed records: the validator writes valid_transactions in Kafka transactions.
         .option("kafka.isolation.level", "read_committed")
     )
-    if source.starting_timestamp_ms is None:
-        reader = reader.option("startingOffsets", "earliest")
-    else:
-        # A partition with no record that recent yet starts at its end, not with an error.
-        reader = reader.option("startingTimestamp", str(source.starting_timestamp_ms)).option(
-            "startingOffsetsByTimestampStrategy", "latest"
-        )
     if source.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
     raw = reader.load()
