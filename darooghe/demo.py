@@ -100,7 +100,9 @@ def wait_for(what: str, done: Callable[[], tuple[bool, str]], timeout: float, ev
 
 
 def stream_caught_up(s: Settings, job: str, since: float) -> tuple[bool, str]:
-    """Every query of a streaming job reported, after `since`, that it is 0 offsets behind latest."""
+    """Every query of a streaming job reported, after `since`, that it is 0 offsets behind latest,
+    or was idle after `since` (it looked for new records and found none) after a batch that left it
+    0 behind: a query whose last batch ran just before `since` reports no progress until new data."""
     from darooghe.streaming.progress import progress_path, read_progress
 
     doc = read_progress(progress_path(s, f"stream-{job}")) or {}
@@ -110,7 +112,8 @@ def stream_caught_up(s: Settings, job: str, since: float) -> tuple[bool, str]:
     states = []
     for name, q in sorted(queries.items()):
         behind = (q.get("last_progress") or {}).get("offsets_behind_latest")
-        fresh = (q.get("progress_at") or 0) > since
+        idle_since = q.get("status") == "running" and (q.get("heartbeat_at") or 0) > since
+        fresh = (q.get("progress_at") or 0) > since or idle_since
         states.append((name, behind, fresh))
     done = all(fresh and behind == 0 for _, behind, fresh in states)
     return done, ", ".join(f"{n}: {'?' if b is None else b} behind" for n, b, _ in states)
