@@ -91,6 +91,20 @@ def final_values(path: Path) -> dict[str, dict]:
     return {v["metric_id"]: v for v in read_json_lines(path)}
 
 
+def run_file_metrics(spark, cfg: MetricsJobConfig, settings) -> None:
+    """Run the metrics queries of a file source to the end; any query's error fails the test."""
+    run = start_metrics_queries(spark, cfg, settings, log=print)
+    try:
+        for q in run.queries:
+            q.awaitTermination(600)
+            assert q.exception() is None, q.exception()
+    finally:
+        for q in run.queries:
+            if q.isActive:
+                q.stop()
+        run.close()
+
+
 @pytest.fixture(scope="module")
 def metrics_run(spark, settings, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("metrics")
@@ -107,16 +121,7 @@ def metrics_run(spark, settings, tmp_path_factory):
         output=out,
         progress_file=tmp / "progress.json",
     )
-    run = start_metrics_queries(spark, cfg, settings, log=print)
-    try:
-        for q in run.queries:
-            q.awaitTermination(600)
-            assert q.exception() is None, q.exception()
-    finally:
-        for q in run.queries:
-            if q.isActive:
-                q.stop()
-        run.close()
+    run_file_metrics(spark, cfg, settings)
     values = {
         name: final_values(side_output_path(out, name))
         for name in ("category_volume", "commission_ratio", "commission_by_type", "top_merchants")
@@ -266,13 +271,7 @@ def test_windows_before_the_cutoff_are_skipped_and_the_rest_are_whole(spark, set
         source=SourceConfig("file", tmp_path / "in"), workdir=tmp_path / "work", output=out,
         progress_file=tmp_path / "progress.json", since_ms=cutoff + 123,
     )
-    run = start_metrics_queries(spark, cfg, settings, log=print)
-    try:
-        for q in run.queries:
-            q.awaitTermination(600)
-            assert q.exception() is None, q.exception()
-    finally:
-        run.close()
+    run_file_metrics(spark, cfg, settings)
     w = sliding(df, 60_000, 20_000)
     expected = w[w["start"] >= cutoff].groupby(["start", "category"]).agg(n=("ms", "size"))
     got = {
