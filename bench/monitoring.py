@@ -46,9 +46,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.validator import preload, validator_run
+from bench.validator import preload, require_broker, validator_run
 from darooghe.config import Settings, load_settings
-from darooghe.kafka_io import admin_client, ensure_topics, round_trip
+from darooghe.kafka_io import admin_client, ensure_topics
 from darooghe.services import prometheus
 from darooghe.services.process import ManagedProcess
 from darooghe.topics import Topic
@@ -230,12 +230,7 @@ def main() -> int:
     args = parser.parse_args()
 
     s = load_settings()
-    try:
-        round_trip(s)
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable broker
-        raise SystemExit(
-            f"no Kafka broker at {s.kafka_bootstrap} ({exc}); run `darooghe services up`"
-        )
+    require_broker(s)
     exporter = service_process(s, "monitor")
     prom = service_process(s, "prometheus")
     broker = service_process(s, "kafka")

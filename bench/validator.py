@@ -140,6 +140,16 @@ def validator_run(
     return n / (v.last_commit_at - v.first_record_at), counts
 
 
+def require_broker(settings) -> None:
+    """Exit with a clear message unless the settings' broker answers a produce/consume round trip."""
+    try:
+        round_trip(settings)
+    except Exception as exc:
+        raise SystemExit(
+            f"no Kafka broker at {settings.kafka_bootstrap} ({exc}); run `darooghe services up`"
+        ) from exc
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
@@ -148,12 +158,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = load_settings()
-    try:
-        round_trip(settings)
-    except Exception as exc:  # noqa: BLE001 - any failure means no usable broker
-        raise SystemExit(
-            f"no Kafka broker at {settings.kafka_bootstrap} ({exc}); run `darooghe services up`"
-        )
+    require_broker(settings)
     tag = uuid.uuid4().hex[:8]
     names = {k: f"bench.validator.{k}.{tag}" for k in ("input", "raw", "rawtxn", "valid", "errors")}
     ensure_topics(

@@ -134,3 +134,19 @@ def deliver_out_of_order(rng: random.Random, txns: list[Txn], max_delay_ms: int)
 def chunks(items: list, n: int) -> list[list]:
     size = math.ceil(len(items) / n)
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def run_file_metrics(spark, cfg, settings) -> None:
+    """Run the metrics queries of a file source to the end; any query's error fails the test."""
+    from darooghe.streaming.metrics_job import start_metrics_queries  # Spark only when used
+
+    run = start_metrics_queries(spark, cfg, settings, log=print)
+    try:
+        for q in run.queries:
+            q.awaitTermination(600)
+            assert q.exception() is None, q.exception()
+    finally:
+        for q in run.queries:
+            if q.isActive:
+                q.stop()
+        run.close()

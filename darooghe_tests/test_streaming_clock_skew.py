@@ -18,7 +18,7 @@ from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.txn import Txn
 from darooghe.records import write_record_file
 from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query
-from darooghe.streaming.metrics_job import MetricsJobConfig, start_metrics_queries
+from darooghe.streaming.metrics_job import MetricsJobConfig
 from darooghe.streaming.sinks import side_output_path
 from darooghe.streaming.sources import SourceConfig
 from darooghe_tests.fraud_streams import (
@@ -29,6 +29,7 @@ from darooghe_tests.fraud_streams import (
     TEHRAN,
     read_json_lines,
     record_of,
+    run_file_metrics,
 )
 
 pytestmark = pytest.mark.spark
@@ -98,16 +99,7 @@ def _metrics(spark, settings, tmp: Path, batches) -> dict[str, dict]:
         allowed_lateness_ms=LATENESS_MS,
         progress_file=tmp / "progress.json",
     )
-    run = start_metrics_queries(spark, cfg, settings, log=print)
-    try:
-        for q in run.queries:
-            q.awaitTermination(600)
-            assert q.exception() is None, q.exception()
-    finally:
-        for q in run.queries:
-            if q.isActive:
-                q.stop()
-        run.close()
+    run_file_metrics(spark, cfg, settings)
     values = {}
     for name in METRICS:
         for v in read_json_lines(side_output_path(out, name)):

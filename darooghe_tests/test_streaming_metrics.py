@@ -14,7 +14,6 @@ from darooghe.records import write_record_file
 from darooghe.streaming.metrics_job import (
     MetricsJobConfig,
     TopMerchantsRanker,
-    start_metrics_queries,
 )
 from darooghe.streaming.sinks import side_output_path
 from darooghe.streaming.sources import SourceConfig
@@ -27,6 +26,7 @@ from darooghe_tests.fraud_streams import (
     chunks,
     read_json_lines,
     record_of,
+    run_file_metrics,
 )
 
 pytestmark = pytest.mark.spark
@@ -89,20 +89,6 @@ def sliding(df: pd.DataFrame, size_ms: int, slide_ms: int) -> pd.DataFrame:
 def final_values(path: Path) -> dict[str, dict]:
     """Last value per metric_id: what an upserting consumer ends up with."""
     return {v["metric_id"]: v for v in read_json_lines(path)}
-
-
-def run_file_metrics(spark, cfg: MetricsJobConfig, settings) -> None:
-    """Run the metrics queries of a file source to the end; any query's error fails the test."""
-    run = start_metrics_queries(spark, cfg, settings, log=print)
-    try:
-        for q in run.queries:
-            q.awaitTermination(600)
-            assert q.exception() is None, q.exception()
-    finally:
-        for q in run.queries:
-            if q.isActive:
-                q.stop()
-        run.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import dagster as dg
 from darooghe import topics
 from darooghe.streaming.alerts_sink import FRAUD_ALERTS_COLLECTION, sink_fraud_alerts
 from darooghe_assets import constants as c
+from darooghe_assets.assets.topics import topic_spec
 from darooghe_assets.resources import KafkaResource, MongoResource
 from darooghe_assets.sink_results import (
     clients,
@@ -47,41 +48,30 @@ live_metrics_job = dg.AssetSpec(
     metadata={"process": "stream-metrics", "start": "darooghe stream start metrics"},
 )
 
-fraud_alerts_topic = dg.AssetSpec(
+fraud_alerts_topic = topic_spec(
     c.FRAUD_ALERTS_TOPIC,
-    description=f"{topics.FRAUD_ALERTS.description}; key customer_id, value the alert JSON (dedupe on alert_id).",
-    deps=[c.FRAUD_DETECTION_JOB],
-    kinds={"kafka"},
-    group_name=c.GROUP_STREAMING,
-    owners=[c.OWNER],
-    metadata={"topic": topics.FRAUD_ALERTS.name, "partitions": topics.FRAUD_ALERTS.partitions},
+    topics.FRAUD_ALERTS,
+    [c.FRAUD_DETECTION_JOB],
+    c.GROUP_STREAMING,
+    f"{topics.FRAUD_ALERTS.description}; key customer_id, value the alert JSON (dedupe on alert_id).",
 )
 
-late_transactions_topic = dg.AssetSpec(
+late_transactions_topic = topic_spec(
     c.LATE_TRANSACTIONS_TOPIC,
-    description=(
-        f"{topics.LATE_TRANSACTIONS.description}. The fraud job's dead letters: the windowed rules "
-        "no longer judge them, AMOUNT_ANOMALY still does (its alerts go to the alerts topic)."
-    ),
-    deps=[c.FRAUD_DETECTION_JOB],
-    kinds={"kafka"},
-    group_name=c.GROUP_STREAMING,
-    owners=[c.OWNER],
-    metadata={
-        "topic": topics.LATE_TRANSACTIONS.name,
-        "partitions": topics.LATE_TRANSACTIONS.partitions,
-    },
+    topics.LATE_TRANSACTIONS,
+    [c.FRAUD_DETECTION_JOB],
+    c.GROUP_STREAMING,
+    f"{topics.LATE_TRANSACTIONS.description}. The fraud job's dead letters: the windowed rules "
+    "no longer judge them, AMOUNT_ANOMALY still does (its alerts go to the alerts topic).",
 )
 
 metrics_topics = [
-    dg.AssetSpec(
+    topic_spec(
         c.METRICS_TOPIC_KEYS[t.name],
-        description=f"{t.description}; values carry a deterministic metric_id (upsert).",
-        deps=[c.LIVE_METRICS_JOB],
-        kinds={"kafka"},
-        group_name=c.GROUP_STREAMING,
-        owners=[c.OWNER],
-        metadata={"topic": t.name, "partitions": t.partitions},
+        t,
+        [c.LIVE_METRICS_JOB],
+        c.GROUP_STREAMING,
+        f"{t.description}; values carry a deterministic metric_id (upsert).",
     )
     for t in topics.METRICS_TOPICS
 ]

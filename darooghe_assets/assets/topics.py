@@ -13,6 +13,27 @@ from darooghe_assets import constants as c
 
 LIVE_GENERATOR = dg.AssetKey(["live_generator"])
 
+
+def topic_spec(
+    key: dg.AssetKey,
+    topic: topics.Topic,
+    deps: list[dg.AssetKey],
+    group_name: str,
+    description: str | None = None,
+    **metadata,
+) -> dg.AssetSpec:
+    """A Kafka topic in the graph: kind `kafka`, its name and partitions in the metadata."""
+    return dg.AssetSpec(
+        key,
+        description=description or topic.description,
+        deps=deps,
+        kinds={"kafka"},
+        group_name=group_name,
+        owners=[c.OWNER],
+        metadata={"topic": topic.name, "partitions": topic.partitions, **metadata},
+    )
+
+
 live_generator = dg.AssetSpec(
     LIVE_GENERATOR,
     description="The live transaction generator (darooghe generate --mode live), a background process.",
@@ -21,26 +42,17 @@ live_generator = dg.AssetSpec(
     owners=[c.OWNER],
 )
 
-transactions_topic = dg.AssetSpec(
+transactions_topic = topic_spec(
     c.TRANSACTIONS_TOPIC,
-    description=topics.TRANSACTIONS.description,
-    deps=[LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
-    kinds={"kafka"},
-    group_name=c.GROUP_INGEST,
-    owners=[c.OWNER],
-    metadata={"topic": topics.TRANSACTIONS.name, "partitions": topics.TRANSACTIONS.partitions},
+    topics.TRANSACTIONS,
+    [LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
+    c.GROUP_INGEST,
 )
 
-merchants_topic = dg.AssetSpec(
+merchants_topic = topic_spec(
     c.MERCHANTS_TOPIC,
-    description=topics.MERCHANTS.description,
-    deps=[LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
-    kinds={"kafka"},
-    group_name=c.GROUP_INGEST,
-    owners=[c.OWNER],
-    metadata={
-        "topic": topics.MERCHANTS.name,
-        "partitions": topics.MERCHANTS.partitions,
-        "cleanup.policy": topics.MERCHANTS.config["cleanup.policy"],
-    },
+    topics.MERCHANTS,
+    [LIVE_GENERATOR, c.HISTORICAL_BACKFILL],
+    c.GROUP_INGEST,
+    **{"cleanup.policy": topics.MERCHANTS.config["cleanup.policy"]},
 )

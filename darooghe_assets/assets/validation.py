@@ -10,6 +10,7 @@ import dagster as dg
 from darooghe import topics
 from darooghe.validation.service import DEFAULT_GROUP
 from darooghe_assets import constants as c
+from darooghe_assets.assets.topics import topic_spec
 
 validator = dg.AssetSpec(
     c.VALIDATOR,
@@ -26,33 +27,22 @@ validator = dg.AssetSpec(
     metadata={"consumer_group": DEFAULT_GROUP, "input_topic": topics.TRANSACTIONS.name},
 )
 
-valid_transactions_topic = dg.AssetSpec(
+valid_transactions_topic = topic_spec(
     c.VALID_TRANSACTIONS_TOPIC,
-    description=(
-        f"{topics.VALID_TRANSACTIONS.description}: the SPEC section 1 JSON in FIELDS order, "
-        "timestamp ISO-8601 UTC with ms, key = customer_id, record timestamp = event time. "
-        "Written in transactions: read it with isolation.level=read_committed."
-    ),
-    deps=[c.VALIDATOR],
-    kinds={"kafka"},
-    group_name=c.GROUP_INGEST,
-    owners=[c.OWNER],
-    metadata={
-        "topic": topics.VALID_TRANSACTIONS.name,
-        "partitions": topics.VALID_TRANSACTIONS.partitions,
-    },
+    topics.VALID_TRANSACTIONS,
+    [c.VALIDATOR],
+    c.GROUP_INGEST,
+    f"{topics.VALID_TRANSACTIONS.description}: the SPEC section 1 JSON in FIELDS order, "
+    "timestamp ISO-8601 UTC with ms, key = customer_id, record timestamp = event time. "
+    "Written in transactions: read it with isolation.level=read_committed.",
 )
 
-error_logs_topic = dg.AssetSpec(
+error_logs_topic = topic_spec(
     c.ERROR_LOGS_TOPIC,
-    description=(
-        f"{topics.ERROR_LOGS.description}: transaction_id (or null), error_codes, errors "
-        "(a message per code), source {topic, partition, offset, timestamp}, raw, validated_at. "
-        "Written in transactions: read it with isolation.level=read_committed."
-    ),
-    deps=[c.VALIDATOR],
-    kinds={"kafka"},
-    group_name=c.GROUP_INGEST,
-    owners=[c.OWNER],
-    metadata={"topic": topics.ERROR_LOGS.name, "partitions": topics.ERROR_LOGS.partitions},
+    topics.ERROR_LOGS,
+    [c.VALIDATOR],
+    c.GROUP_INGEST,
+    f"{topics.ERROR_LOGS.description}: transaction_id (or null), error_codes, errors "
+    "(a message per code), source {topic, partition, offset, timestamp}, raw, validated_at. "
+    "Written in transactions: read it with isolation.level=read_committed.",
 )
