@@ -49,6 +49,20 @@ LATE_TRANSACTIONS = Topic(
     "transactions that reached the fraud job behind its watermark: the transaction, the watermark, "
     "the lag and the rules that still judged it, key = customer_id",
 )
+#: The fraud rules' parameters as data (darooghe.fraud.ruleset): one record per version, key = the
+#: version number, so compaction keeps the whole history.
+FRAUD_RULES = Topic(
+    "darooghe.fraud_rules",
+    1,
+    "versioned fraud rule sets (thresholds, switches, decision scores), key = version, compacted",
+    config={"cleanup.policy": "compact"},
+)
+#: A decision per transaction some rule fired on (REVIEW or BLOCK; APPROVE is not written).
+FRAUD_DECISIONS = Topic(
+    "darooghe.fraud_decisions",
+    2,
+    "REVIEW/BLOCK decisions with the risk score and the signals, key = customer_id",
+)
 METRICS_CATEGORY_VOLUME = Topic(
     "darooghe.metrics.category_volume", 1, "volume and amount per category, 1-min windows sliding 20 s"
 )
@@ -96,6 +110,8 @@ ALL_TOPICS: tuple[Topic, ...] = (
     VALID_TRANSACTIONS,
     ERROR_LOGS,
     FRAUD_ALERTS,
+    FRAUD_RULES,
+    FRAUD_DECISIONS,
     LATE_TRANSACTIONS,
     *METRICS_TOPICS,
     SINK_DEAD_LETTERS,
