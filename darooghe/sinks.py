@@ -31,15 +31,15 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer
 from pymongo.database import Database
 
 from darooghe import topics
-from darooghe.kafka_io import UnknownTopicError, message_to_record
+from darooghe.kafka_io import CHUNK_BYTES, CHUNK_RECORDS, message_to_record, read_chunks
 from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
 from darooghe.sink_dead_letters import DeadLetters
@@ -69,10 +69,6 @@ METRIC_GROUP_FIELD = {
 }
 TOP_MERCHANTS_RANKS = 5
 _WRITE_CHUNK = 1000
-#: A sink reads and writes its topic this many records at a time at most...
-CHUNK_RECORDS = 20_000
-#: ...and this many bytes of keys and values at most (records may be up to a megabyte each).
-CHUNK_BYTES = 8 * 1024 * 1024
 #: Consumer settings of a sink: the client's read-ahead queue bounded near one chunk (its default
 #: is 64 MB), so a backlog is never buffered in full outside the chunk either.
 CONSUMER_CONFIG = {"queued.max.messages.kbytes": 16 * 1024, "fetch.max.bytes": 8 * 1024 * 1024}
@@ -147,86 +143,6 @@ def iso_z(moment: datetime) -> str:
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-# --- reading Kafka --------------------------------------------------------------------------------
-def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-    if meta is None or meta.error is not None or not meta.partitions:
-        raise UnknownTopicError(f"unknown topic {topic!r}: the broker has no such topic")
-    return sorted(meta.partitions)
-
-
-def end_offsets(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
-    """partition -> (low, high) watermarks of `topic`."""
-    return {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        for p in topic_partitions(consumer, topic)
-    }
-
-
-@dataclass
-class Chunk:
-    """Up to a chunk of consumed messages, and per partition the offset to read from after them."""
-
-    messages: list[Message]
-    next_offsets: dict[int, int]
-
-
-def read_chunks(
-    consumer: Consumer,
-    topic: str,
-    start: dict[int, int] | None = None,
-    max_records: int = CHUNK_RECORDS,
-    max_bytes: int = CHUNK_BYTES,
-    idle_timeout: float = 5.0,
-) -> Iterator[Chunk]:
-    """The records of `topic` from `start` (partition -> offset; default: the beginning) to its end
-    now, in chunks of at most `max_records` records or `max_bytes` bytes (at least one record).
-
-    Always yields at least one chunk, possibly empty, so the caller learns where the log now begins.
-    Each chunk's `next_offsets` covers every partition. The consumer is assigned explicitly (no
-    group), so nothing is committed to the broker.
-    """
-    start = start or {}
-    next_offsets: dict[int, int] = {}
-    assignment = []
-    for p, (low, high) in end_offsets(consumer, topic).items():
-        # Offsets below `low` were removed by retention; start where the log now begins.
-        begin = max(start.get(p, low), low)
-        next_offsets[p] = begin
-        if begin < high:
-            assignment.append(TopicPartition(topic, p, begin))
-    if not assignment:
-        yield Chunk([], dict(next_offsets))
-        return
-    consumer.assign(assignment)
-    pending = {tp.partition for tp in assignment}
-    messages: list[Message] = []
-    size = 0
-    last_progress = time.monotonic()
-    try:
-        while pending:
-            batch = consumer.consume(min(1000, max_records - len(messages)), timeout=0.5)
-            if not batch and time.monotonic() - last_progress > idle_timeout:
-                break  # read_committed: an open transaction holds the end below the high watermark
-            for m in batch:
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        next_offsets[m.partition()] = max(next_offsets[m.partition()], m.offset())
-                        pending.discard(m.partition())
-                        continue
-                    raise KafkaException(m.error())
-                last_progress = time.monotonic()
-                messages.append(m)
-                size += len(m.value() or b"") + len(m.key() or b"")
-                next_offsets[m.partition()] = m.offset() + 1
-            if len(messages) >= max_records or size >= max_bytes:
-                yield Chunk(messages, dict(next_offsets))
-                messages, size = [], 0
-        yield Chunk(messages, dict(next_offsets))
-    finally:
-        consumer.unassign()
 
 
 def _offsets_id(collection: str, topic: str) -> str:

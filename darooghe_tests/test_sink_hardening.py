@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from darooghe import sinks, topics
-from darooghe.kafka_io import consumer_config, producer_config
+from darooghe.kafka_io import consumer_config, producer_config, read_chunks
 from darooghe.sink_dead_letters import (
     DLQ_ERROR,
     DLQ_OFFSET,
@@ -63,7 +63,7 @@ def _dead_letters(settings, sink: str, topic: str) -> DeadLetters:
 def _read_all(settings, topic: str) -> list:
     consumer = Consumer(consumer_config(None, settings))
     try:
-        return [m for chunk in sinks.read_chunks(consumer, topic) for m in chunk.messages]
+        return [m for chunk in read_chunks(consumer, topic) for m in chunk.messages]
     finally:
         consumer.close()
 
