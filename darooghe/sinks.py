@@ -26,7 +26,6 @@ be one atomic step; each sink is therefore idempotent when a chunk is read twice
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -42,8 +41,11 @@ from darooghe import topics
 from darooghe.kafka_io import CHUNK_BYTES, CHUNK_RECORDS, message_to_record, read_chunks
 from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
+from darooghe.schema import EPOCH, format_timestamp
 from darooghe.sink_dead_letters import DeadLetters
 from darooghe.sink_lock import sink_lease
+from darooghe.streaming import metric_contract
+from darooghe.streaming.metric_contract import TOP_MERCHANTS_RANKS
 
 LIVE_CATEGORY_VOLUME = "live_category_volume"
 LIVE_COMMISSION_BY_TYPE = "live_commission_by_type"
@@ -67,7 +69,6 @@ METRIC_GROUP_FIELD = {
     topics.METRICS_COMMISSION_RATIO.name: "merchant_category",
     topics.METRICS_TOP_MERCHANTS.name: "merchant_id",
 }
-TOP_MERCHANTS_RANKS = 5
 _WRITE_CHUNK = 1000
 #: Consumer settings of a sink: the client's read-ahead queue bounded near one chunk (its default
 #: is 64 MB), so a backlog is never buffered in full outside the chunk either.
@@ -132,13 +133,6 @@ def parse_time(value: object, what: str) -> datetime:
             raise SinkRecordError(f"{what}: {value!r} is not an ISO-8601 time") from None
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     raise SinkRecordError(f"{what}: expected an ISO-8601 time or epoch milliseconds, got {value!r}")
-
-
-def iso_z(moment: datetime) -> str:
-    """Millisecond ISO-8601 with Z, the project's wire format for times."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -314,9 +308,9 @@ def metric_document(topic: str, record: Record) -> dict:
         raise SinkRecordError(f"{where}: missing field {group_field!r}")
     metric_id = value.get("metric_id")
     if not metric_id:
-        # The streaming job should send metric_id; derive the same kind of id rather than drop data.
-        basis = f"{topic}|{iso_z(value['window_start'])}|{iso_z(value['window_end'])}|{value[group_field]}"
-        metric_id = hashlib.sha1(basis.encode()).hexdigest()
+        # The streaming job sends metric_id; derive the id it would have sent rather than drop data.
+        start_ms = (value["window_start"] - EPOCH) // timedelta(milliseconds=1)
+        metric_id = metric_contract.metric_id(topic, start_ms, str(value[group_field]))
         value["metric_id"] = metric_id
     if topic == topics.METRICS_TOP_MERCHANTS.name:
         commission = value.get("total_commission")
@@ -343,13 +337,16 @@ def rank_top_merchants(candidates: Iterable[dict], ranks: int = TOP_MERCHANTS_RA
     latest: dict[str, dict] = {}
     for doc in candidates:
         latest[str(doc["merchant_id"])] = doc
-    ordered = sorted(
+    ordered = metric_contract.top_ranked(
         latest.values(),
-        key=lambda d: (-float(d.get("total_commission") or 0), str(d["merchant_id"])),
-    )[:ranks]
+        lambda d: str(d["merchant_id"]),
+        lambda d: float(d.get("total_commission") or 0),
+        ranks,
+    )
     ranking = []
-    for rank, doc in enumerate(ordered, start=1):
-        window = f"{iso_z(doc['window_start'])}|{iso_z(doc['window_end'])}"
+    for rank, doc in ordered:
+        start, end = (format_timestamp(_utc(doc[f])) for f in ("window_start", "window_end"))
+        window = f"{start}|{end}"
         ranking.append({**doc, "_id": f"{window}|{rank}", "rank": rank})
     return ranking
 
@@ -459,7 +456,7 @@ def error_keys(topic: str, record: Record) -> list[str]:
     bad = [c for c in codes if not isinstance(c, str) or not c or "|" in c]
     if bad:
         raise SinkRecordError(f"{where}: error codes must be non-empty strings, got {bad[0]!r}")
-    hour = iso_z(error_hour(record, value))
+    hour = format_timestamp(error_hour(record, value))
     return [f"{code}|{hour}" for code in dict.fromkeys(codes)]  # a code counts once per record
 
 
