@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import Consumer
 from pymongo.database import Database
 
+from darooghe import mongo_collections as mc
 from darooghe import topics
 from darooghe.kafka_io import CHUNK_BYTES, CHUNK_RECORDS, message_to_record, read_chunks
 from darooghe.mongo_write import replace_by_id
@@ -47,13 +48,13 @@ from darooghe.sink_lock import sink_lease
 from darooghe.streaming import metric_contract
 from darooghe.streaming.metric_contract import TOP_MERCHANTS_RANKS
 
-LIVE_CATEGORY_VOLUME = "live_category_volume"
-LIVE_COMMISSION_BY_TYPE = "live_commission_by_type"
-LIVE_COMMISSION_RATIO = "live_commission_ratio"
-LIVE_TOP_MERCHANTS = "live_top_merchants"
-ERROR_SUMMARY = "error_summary"
+LIVE_CATEGORY_VOLUME = mc.LIVE_CATEGORY_VOLUME
+LIVE_COMMISSION_BY_TYPE = mc.LIVE_COMMISSION_BY_TYPE
+LIVE_COMMISSION_RATIO = mc.LIVE_COMMISSION_RATIO
+LIVE_TOP_MERCHANTS = mc.LIVE_TOP_MERCHANTS
+ERROR_SUMMARY = mc.ERROR_SUMMARY
 #: consumed offsets of the metric sinks: _id = "<collection>|<topic>", offsets = {"<partition>": next}
-SINK_OFFSETS = "sink_offsets"
+SINK_OFFSETS = mc.SINK_OFFSETS
 
 #: metrics topic name -> collection it is sunk into
 METRIC_COLLECTIONS = {
