@@ -48,20 +48,12 @@ from darooghe.sink_lock import sink_lease
 from darooghe.streaming import metric_contract
 from darooghe.streaming.metric_contract import TOP_MERCHANTS_RANKS
 
-LIVE_CATEGORY_VOLUME = mc.LIVE_CATEGORY_VOLUME
-LIVE_COMMISSION_BY_TYPE = mc.LIVE_COMMISSION_BY_TYPE
-LIVE_COMMISSION_RATIO = mc.LIVE_COMMISSION_RATIO
-LIVE_TOP_MERCHANTS = mc.LIVE_TOP_MERCHANTS
-ERROR_SUMMARY = mc.ERROR_SUMMARY
-#: consumed offsets of the metric sinks: _id = "<collection>|<topic>", offsets = {"<partition>": next}
-SINK_OFFSETS = mc.SINK_OFFSETS
-
 #: metrics topic name -> collection it is sunk into
 METRIC_COLLECTIONS = {
-    topics.METRICS_CATEGORY_VOLUME.name: LIVE_CATEGORY_VOLUME,
-    topics.METRICS_COMMISSION_BY_TYPE.name: LIVE_COMMISSION_BY_TYPE,
-    topics.METRICS_COMMISSION_RATIO.name: LIVE_COMMISSION_RATIO,
-    topics.METRICS_TOP_MERCHANTS.name: LIVE_TOP_MERCHANTS,
+    topics.METRICS_CATEGORY_VOLUME.name: mc.LIVE_CATEGORY_VOLUME,
+    topics.METRICS_COMMISSION_BY_TYPE.name: mc.LIVE_COMMISSION_BY_TYPE,
+    topics.METRICS_COMMISSION_RATIO.name: mc.LIVE_COMMISSION_RATIO,
+    topics.METRICS_TOP_MERCHANTS.name: mc.LIVE_TOP_MERCHANTS,
 }
 #: the field that, with the window, identifies one metric value (used only when metric_id is missing)
 METRIC_GROUP_FIELD = {
@@ -155,7 +147,7 @@ class SinkState:
 
 
 def load_state(db: Database, collection: str, topic: str) -> SinkState:
-    doc = db[SINK_OFFSETS].find_one({"_id": _offsets_id(collection, topic)}) or {}
+    doc = db[mc.SINK_OFFSETS].find_one({"_id": _offsets_id(collection, topic)}) or {}
     return SinkState(
         offsets={int(p): int(o) for p, o in doc.get("offsets", {}).items()},
         dead_letters=int(doc.get("dead_letters", 0)),
@@ -164,7 +156,7 @@ def load_state(db: Database, collection: str, topic: str) -> SinkState:
 
 
 def save_state(db: Database, collection: str, topic: str, state: SinkState) -> None:
-    db[SINK_OFFSETS].replace_one(
+    db[mc.SINK_OFFSETS].replace_one(
         {"_id": _offsets_id(collection, topic)},
         {
             "collection": collection,
@@ -486,7 +478,7 @@ def sink_error_summary(
     db: Database,
     consumer: Consumer,
     topic: str = topics.ERROR_LOGS.name,
-    collection: str = ERROR_SUMMARY,
+    collection: str = mc.ERROR_SUMMARY,
     log: Callable[[str], None] = print,
     dead_letters: DeadLetters | None = None,
     chunk_records: int = CHUNK_RECORDS,
