@@ -211,3 +211,13 @@ def test_spark_ddl_lists_the_fields_in_order():
         else:
             current += ch
     assert top == list(FIELDS)
+
+
+def test_the_generators_array_formatter_writes_the_one_timestamp_format():
+    import numpy as np
+
+    from darooghe.generator.ids import iso_millis
+
+    ms = [0, 999, 1_000, 1_774_276_522_145, 1_774_276_522_005, -1, 253_402_300_799_999]
+    assert iso_millis(np.array(ms, dtype=np.int64)) == [format_epoch_ms(m) for m in ms]
+    assert format_epoch_ms(1_774_276_522_145) == "2026-03-23T14:35:22.145Z"

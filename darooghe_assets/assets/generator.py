@@ -18,7 +18,8 @@ from darooghe import kafka_io, topics
 from darooghe.config import load_settings
 from darooghe.generator import params as gp
 from darooghe.generator.backfill import BackfillLedger, backfill, ledger_path
-from darooghe.generator.runner import WindowError, iso
+from darooghe.generator.runner import WindowError
+from darooghe.schema import format_epoch_ms
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource
 from darooghe_assets.run_config_guards import allowed_topic
@@ -111,14 +112,15 @@ def historical_backfill(
         "seed": params.seed,
         "topic": config.topic,
         "merchants_topic": config.merchants_topic,
-        "window_start": iso(outcome.start_ms),
-        "window_end": iso(outcome.end_ms),
+        "window_start": format_epoch_ms(outcome.start_ms),
+        "window_end": format_epoch_ms(outcome.end_ms),
         "parameters": dg.MetadataValue.json(params.as_dict()),
     }
     if not outcome.written:
         previous = outcome.overlaps or {}
         reason = (
-            f"window {iso(outcome.start_ms)} .. {iso(outcome.end_ms)} overlaps the backfill of "
+            f"window {format_epoch_ms(outcome.start_ms)} .. {format_epoch_ms(outcome.end_ms)} "
+            "overlaps the backfill of "
             f"{previous.get('start')} .. {previous.get('end')} (seed {previous.get('seed')}) already "
             f"written to {config.topic}; nothing written"
         )

@@ -19,10 +19,11 @@ import time
 
 import dagster as dg
 import psutil
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from darooghe import topics
 from darooghe.config import load_settings
+from darooghe.kafka_io import partition_offsets
 from darooghe.schema import ERROR_CODES
 from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe.validation.service import DEFAULT_GROUP
@@ -75,13 +76,7 @@ def restart_requests(now: float | None = None) -> list[dg.RunRequest]:
 
 
 def _end_offsets(consumer, topic: str) -> dict[int, int]:
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    if meta.error is not None:
-        raise LookupError(f"unknown topic {topic!r}: {meta.error}")
-    return {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-        for p in sorted(meta.partitions)
-    }
+    return {p: o.high for p, o in partition_offsets(consumer, topic).items()}
 
 
 def _alive(report: dict, now: float) -> bool:
