@@ -25,7 +25,7 @@ from darooghe.batch import transactions_store as ts
 from darooghe.batch.columns import is_approved
 from darooghe_assets import constants as c
 from darooghe_assets.assets.lake import lake_frame
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 
 UTC = dt.UTC
 
@@ -177,9 +177,12 @@ LAKE_MATCHED = (
     description="The counts and sums each collection must reproduce from the lake (one Spark pass).",
 )
 def matches_lake(
-    context: dg.AssetCheckExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetCheckExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     now = dt.datetime.now(UTC)
     cutoff = ts.window_start(now)
     figures = lake.agg(
@@ -284,8 +287,10 @@ def matches_lake(
     ],
     can_subset=True,
 )
-def lake_checks(context: dg.AssetCheckExecutionContext, pyspark: PySparkResource):
-    lake, where = lake_frame(context, pyspark)
+def lake_checks(
+    context: dg.AssetCheckExecutionContext, pyspark: PySparkResource, settings: SettingsResource
+):
+    lake, where = lake_frame(context, pyspark, settings)
     facts = lake.agg(
         F.count(F.lit(1)).alias("rows"),
         F.countDistinct("kafka_partition", "kafka_offset").alias("records"),
