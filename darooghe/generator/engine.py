@@ -120,8 +120,9 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------
     def chunk(self, start_ms: int, end_ms: int) -> Batch:
-        """The events of [start_ms, end_ms). Every random draw comes from self.rng in a fixed order
-        (the helpers below are called in it), so a seed and the chunk bounds give the same events."""
+        """The events of [start_ms, end_ms). Every random draw comes from self.rng in a fixed
+        order (the helpers below are called in it): a seed and the chunk bounds give the same
+        events."""
         rng, pop = self.rng, self.population
         t = self.intensity.sample(rng, start_ms / 1000.0, end_ms / 1000.0)
         t_ms = np.clip(np.floor(t * 1000.0).astype(np.int64), start_ms, end_ms - 1)
@@ -196,7 +197,7 @@ class Engine:
         location: np.ndarray,
         device: np.ndarray,
     ) -> None:
-        """Impossible travel, in place: in person at a merchant of a far city, or online from there."""
+        """Impossible travel, in place: in person at a merchant of a far city, or online there."""
         rng, pop = self.rng, self.population
         far = pop.pick_far_cities(rng.random(len(travel_rows)), home[travel_rows])
         far_merchant = pop.pick_city_merchants(rng.random(len(travel_rows)), far)
@@ -210,9 +211,8 @@ class Engine:
     def _amounts(self, customer: np.ndarray, merchant: np.ndarray) -> np.ndarray:
         """The customer's typical spend, scaled by the merchant's category and noise, rounded."""
         pop = self.population
-        noise = np.clip(
-            self.rng.lognormal(0.0, AMOUNT_NOISE_SD, len(customer)), AMOUNT_NOISE_MIN, AMOUNT_NOISE_MAX
-        )
+        noise = self.rng.lognormal(0.0, AMOUNT_NOISE_SD, len(customer))
+        noise = np.clip(noise, AMOUNT_NOISE_MIN, AMOUNT_NOISE_MAX)
         raw = pop.typical_spend[customer] * _CATEGORY_FACTOR[pop.merchant_category[merchant]] * noise
         return (np.round(raw / AMOUNT_ROUNDING) * AMOUNT_ROUNDING).astype(np.int64)
 
@@ -228,9 +228,8 @@ class Engine:
         reason = np.where(
             status == DECLINED, rng.choice(len(FAILURE_REASONS), n, p=FAILURE_REASON_WEIGHTS), -1
         )
-        risk = np.clip(
-            self.population.base_risk[customer] + rng.choice(RISK_JITTER[0], n, p=RISK_JITTER[1]), 1, 5
-        )
+        jitter = rng.choice(RISK_JITTER[0], n, p=RISK_JITTER[1])
+        risk = np.clip(self.population.base_risk[customer] + jitter, 1, 5)
         return status, reason, risk
 
     def _label_fraud(

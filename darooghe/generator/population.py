@@ -270,7 +270,7 @@ class Population:
         return merchant_lat, merchant_lng
 
     def _draw_customers(self, rng: np.random.Generator, n: int, city_pop: np.ndarray) -> None:
-        """Customers: home city (one with a merchant), type, typical spend, activity, methods, risk."""
+        """Customers: home city (one with a merchant), type, spend, activity, methods, risk."""
         n_cities = len(CITIES)
         self.customer_count = n
         has_merchant = np.zeros(n_cities, dtype=bool)
@@ -324,7 +324,7 @@ class Population:
         merchant_lat: np.ndarray,
         merchant_lng: np.ndarray,
     ) -> None:
-        """The customers' home and usual spots, visitor points per city, and the one location table."""
+        """Customers' homes and usual spots, visitor points per city: the one location table."""
         n, m, n_cities = self.customer_count, self.merchant_count, len(CITIES)
         home_lat = city_lat[self.home_city] + _jitter(rng, n, CITY_JITTER_SD, CITY_JITTER_MAX)
         home_lng = city_lng[self.home_city] + _jitter(rng, n, CITY_JITTER_SD, CITY_JITTER_MAX)

@@ -171,6 +171,85 @@ LAKE_MATCHED = (
 )
 
 
+def _lake_figures(lake, cutoff: dt.datetime, now: dt.datetime):
+    """One Spark pass over the lake: rows, approved payments, their commission and customers, and
+    the events of the detailed store's window [cutoff, now]."""
+    return lake.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.when(is_approved(), 1).otherwise(0)).alias("approved"),
+        F.sum(F.when(is_approved(), F.col("commission_amount")).otherwise(0)).alias(
+            "approved_commission"
+        ),
+        F.countDistinct(F.when(is_approved(), F.col("customer_id"))).alias("approved_customers"),
+        F.sum(
+            F.when(
+                (F.col("event_time") >= F.lit(cutoff)) & (F.col("event_time") <= F.lit(now)), 1
+            ).otherwise(0)
+        ).alias("in_window"),
+    ).first()
+
+
+def _expectations(db, figures, cutoff: dt.datetime, now: dt.datetime) -> dict:
+    """asset key -> a callable giving {figure: (in the collection, from the lake)}."""
+    rows, approved = figures.rows or 0, figures.approved or 0
+    return {
+        c.COMMISSION_BY_CATEGORY: lambda: {
+            "transaction_count": (
+                _sum(db, "commission_by_category", "transaction_count"),
+                approved,
+            ),
+            "total_commission": (
+                _sum(db, "commission_by_category", "total_commission"),
+                figures.approved_commission or 0,
+            ),
+        },
+        c.CUSTOMER_PROFILES: lambda: {
+            "customers": (db.customer_profiles.count_documents({}), figures.approved_customers),
+            "txn_count": (_sum(db, "customer_profiles", "txn_count"), approved),
+        },
+        c.CUSTOMER_SEGMENTS: lambda: {
+            "customers": (db.customer_segments.count_documents({}), figures.approved_customers)
+        },
+        c.TEMPORAL_PATTERNS: lambda: {
+            "transaction_count": (_sum(db, "temporal_patterns", "transaction_count"), rows)
+        },
+        c.SPENDING_TREND: lambda: {
+            "daily_transaction_count": (
+                _sum(db, "spending_trend", "transaction_count", {"period": "day"}),
+                rows,
+            ),
+            "weekly_transaction_count": (
+                _sum(db, "spending_trend", "transaction_count", {"period": "week"}),
+                rows,
+            ),
+        },
+        c.CATEGORY_COMPARISON: lambda: {
+            "transaction_count": (_sum(db, "category_comparison", "transaction_count"), rows)
+        },
+        c.TRANSACTIONS_DAILY: lambda: {
+            "transaction_count": (_sum(db, "transactions_daily", "transaction_count"), rows)
+        },
+        c.SUMMARY_BY_PERIOD: lambda: {
+            f"{p}_transaction_count": (
+                _sum(db, "summary_by_period", "transaction_count", {"period": p}),
+                rows,
+            )
+            for p in ("day", "week", "month")
+        },
+        c.TRANSACTIONS_COLLECTION: lambda: {
+            "documents_in_window": (
+                sum(
+                    db[ts.COLLECTION].count_documents(
+                        {"event_date": day, "event_time": {"$gte": cutoff, "$lte": now}}
+                    )
+                    for day in ts.window_dates(now)
+                ),
+                figures.in_window or 0,
+            )
+        },
+    }
+
+
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec("matches_lake", asset=key) for key in LAKE_MATCHED],
     can_subset=True,
@@ -185,78 +264,10 @@ def matches_lake(
     lake, where = lake_frame(context, pyspark, settings)
     now = dt.datetime.now(UTC)
     cutoff = ts.window_start(now)
-    figures = lake.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.when(is_approved(), 1).otherwise(0)).alias("approved"),
-        F.sum(F.when(is_approved(), F.col("commission_amount")).otherwise(0)).alias(
-            "approved_commission"
-        ),
-        F.countDistinct(F.when(is_approved(), F.col("customer_id"))).alias("approved_customers"),
-        F.sum(
-            F.when(
-                (F.col("event_time") >= F.lit(cutoff)) & (F.col("event_time") <= F.lit(now)), 1
-            ).otherwise(0)
-        ).alias("in_window"),
-    ).first()
-    rows, approved = figures.rows or 0, figures.approved or 0
+    figures = _lake_figures(lake, cutoff, now)
     selected = {k.asset_key for k in context.selected_asset_check_keys}
     with mongo.get_db() as db:
-        expectations = {
-            c.COMMISSION_BY_CATEGORY: lambda: {
-                "transaction_count": (
-                    _sum(db, "commission_by_category", "transaction_count"),
-                    approved,
-                ),
-                "total_commission": (
-                    _sum(db, "commission_by_category", "total_commission"),
-                    figures.approved_commission or 0,
-                ),
-            },
-            c.CUSTOMER_PROFILES: lambda: {
-                "customers": (db.customer_profiles.count_documents({}), figures.approved_customers),
-                "txn_count": (_sum(db, "customer_profiles", "txn_count"), approved),
-            },
-            c.CUSTOMER_SEGMENTS: lambda: {
-                "customers": (db.customer_segments.count_documents({}), figures.approved_customers)
-            },
-            c.TEMPORAL_PATTERNS: lambda: {
-                "transaction_count": (_sum(db, "temporal_patterns", "transaction_count"), rows)
-            },
-            c.SPENDING_TREND: lambda: {
-                "daily_transaction_count": (
-                    _sum(db, "spending_trend", "transaction_count", {"period": "day"}),
-                    rows,
-                ),
-                "weekly_transaction_count": (
-                    _sum(db, "spending_trend", "transaction_count", {"period": "week"}),
-                    rows,
-                ),
-            },
-            c.CATEGORY_COMPARISON: lambda: {
-                "transaction_count": (_sum(db, "category_comparison", "transaction_count"), rows)
-            },
-            c.TRANSACTIONS_DAILY: lambda: {
-                "transaction_count": (_sum(db, "transactions_daily", "transaction_count"), rows)
-            },
-            c.SUMMARY_BY_PERIOD: lambda: {
-                f"{p}_transaction_count": (
-                    _sum(db, "summary_by_period", "transaction_count", {"period": p}),
-                    rows,
-                )
-                for p in ("day", "week", "month")
-            },
-            c.TRANSACTIONS_COLLECTION: lambda: {
-                "documents_in_window": (
-                    sum(
-                        db[ts.COLLECTION].count_documents(
-                            {"event_date": day, "event_time": {"$gte": cutoff, "$lte": now}}
-                        )
-                        for day in ts.window_dates(now)
-                    ),
-                    figures.in_window or 0,
-                )
-            },
-        }
+        expectations = _expectations(db, figures, cutoff, now)
         for key in LAKE_MATCHED:
             if key not in selected:
                 continue

@@ -10,7 +10,7 @@ Dagster observes a streaming process that runs outside it:
   rate, counts since they started (in = valid + errors, by code) and transactions committed/aborted.
 And a restart: a background instance that is enabled (`darooghe validate --detach`) but has no
 live process is dead, and the sensor requests a run of `restart_validator_job` for it, as the
-streaming jobs' watch sensors do (darooghe.validation.supervision; the job is in jobs/validation.py).
+streaming jobs' watch sensors do (darooghe.validation.supervision; the job: jobs/validation.py).
 An instance stopped with `darooghe validator stop` stays stopped.
 """
 
@@ -68,6 +68,18 @@ def _alive(report: dict, now: float) -> bool:
     return report.get("state") == "running" and fresh and bool(pid) and psutil.pid_exists(pid)
 
 
+def _topic_meta(ends: dict[int, int], last_total: int | None, elapsed: float | None) -> dict:
+    """An output topic's end offsets, and their growth per second since the last evaluation."""
+    total = sum(ends.values())
+    meta = {
+        "end_offsets": total,
+        "end_offset_by_partition": dg.MetadataValue.json({str(p): h for p, h in ends.items()}),
+    }
+    if elapsed and last_total is not None:
+        meta["growth_per_s"] = round((total - last_total) / elapsed, 1)
+    return meta
+
+
 def validator_observations(
     kafka: KafkaResource,
     settings: Settings,
@@ -123,23 +135,15 @@ def validator_observations(
     if throughput is not None:
         validator_meta["throughput_per_s"] = throughput
 
-    def topic_meta(ends: dict[int, int], key: str) -> dict:
-        total = sum(ends.values())
-        meta = {
-            "end_offsets": total,
-            "end_offset_by_partition": dg.MetadataValue.json({str(p): h for p, h in ends.items()}),
-        }
-        if elapsed and key in last:
-            meta["growth_per_s"] = round((total - last[key]) / elapsed, 1)
-        return meta
-
     events = [
         dg.AssetObservation(asset_key=c.VALIDATOR, metadata=validator_meta),
         dg.AssetObservation(
-            asset_key=c.VALID_TRANSACTIONS_TOPIC, metadata=topic_meta(valid_ends, "valid_end")
+            asset_key=c.VALID_TRANSACTIONS_TOPIC,
+            metadata=_topic_meta(valid_ends, last.get("valid_end"), elapsed),
         ),
         dg.AssetObservation(
-            asset_key=c.ERROR_LOGS_TOPIC, metadata=topic_meta(error_ends, "error_end")
+            asset_key=c.ERROR_LOGS_TOPIC,
+            metadata=_topic_meta(error_ends, last.get("error_end"), elapsed),
         ),
     ]
     new_cursor = json.dumps(
@@ -186,7 +190,13 @@ def validator_watch_sensor(
             )
         try:
             events, cursor, summary = validator_observations(
-                kafka, settings.get(), context.cursor, input_topic, valid_topic, error_topic, group_id
+                kafka,
+                settings.get(),
+                context.cursor,
+                input_topic,
+                valid_topic,
+                error_topic,
+                group_id,
             )
         except (KafkaException, LookupError) as exc:
             if restarts:
