@@ -9,7 +9,7 @@ kind), then, in alternating rounds on that same input:
 - raw-txn: the same loop with one Kafka transaction per batch (what exactly-once costs);
 - validator: the real service (darooghe.validation.service.Validator), exactly once.
 Each run uses its own consumer group; its rate is records / (last commit or flush - first record).
-Targets (issue 4): validator >= 30,000 events/s and >= 0.5 x the raw loop.
+Targets: validator >= 30,000 events/s and >= 0.5 x the raw loop.
 The bench topics are deleted at the end.
 """
 

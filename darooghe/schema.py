@@ -1,4 +1,4 @@
-"""The transaction event schema of `darooghe.transactions` (SPEC section 1): one definition.
+"""The transaction event schema of `darooghe.transactions`: one definition.
 
 Field order here is the order the generator writes and the validator normalises to.
 """
@@ -36,14 +36,14 @@ FIELDS = (
     "failure_reason",
 )
 
-# Validation error codes (SPEC section 3).
+# Validation error codes (darooghe.validation.rules).
 ERR_AMOUNT = "ERR_AMOUNT"
 ERR_TIME = "ERR_TIME"
 ERR_DEVICE = "ERR_DEVICE"
 ERR_SCHEMA = "ERR_SCHEMA"
 ERROR_CODES = (ERR_AMOUNT, ERR_TIME, ERR_DEVICE, ERR_SCHEMA)
 
-# Fraud rules (SPEC section 4).
+# Fraud rules (darooghe.fraud.rules).
 VELOCITY = "VELOCITY"
 GEO_IMPOSSIBLE = "GEO_IMPOSSIBLE"
 AMOUNT_ANOMALY = "AMOUNT_ANOMALY"
@@ -169,7 +169,7 @@ def _is_merchant_id(value: str) -> bool:
     return value.startswith("merch_") and value[6:].isdigit() and value.isascii()
 
 
-#: field -> (check, what is expected), for the identifier fields of SPEC section 1.
+#: field -> (check, what is expected), for the identifier fields.
 IDENTIFIER_FORMATS = {
     "transaction_id": (_is_uuid, "a lowercase UUID"),
     "customer_id": (_is_customer_id, "cust_<n>"),
@@ -183,7 +183,7 @@ def identifier_problem(name: str, value: str) -> str | None:
 
 
 def failure_reason_problem(status: object, failure_reason: object) -> str | None:
-    """The cross-field rule of SPEC section 1: failure_reason is null unless the status is declined."""
+    """The cross-field rule: failure_reason is null unless the status is declined."""
     if failure_reason is not None and status != "declined":
         return (
             f"failure_reason: {failure_reason!r} must be null unless status is 'declined' "
@@ -195,7 +195,7 @@ def failure_reason_problem(status: object, failure_reason: object) -> str | None
 # gc=False: a Transaction holds only scalars and the two small structs above, never a cycle,
 # so the garbage collector need not track the millions of them a validator creates.
 class Transaction(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
-    """One transaction of SPEC section 1, typed. Field order is FIELDS (checked at import).
+    """One transaction, typed. Field order is FIELDS (checked at import).
 
     Read one with `Transaction.decode(value)` (raises SchemaError listing every problem) or
     `inspect_transaction(value)` (never raises); write one with `to_json_bytes()`.

@@ -328,7 +328,7 @@ def test_sink_of_an_unknown_topic_names_it(stack, scratch_db, consumer):
 
 @pytest.mark.integration
 def test_the_streaming_jobs_metric_values_sink_as_agreed(stack, unique_topic, scratch_db, consumer):
-    """Contract with the live-metrics job (issue 5): its own value builders, sunk by ours."""
+    """Contract with the live-metrics job: its own value builders, sunk by ours."""
     from collections import namedtuple
 
     from darooghe.streaming import metrics_job as job

@@ -1,7 +1,7 @@
 """Customer profiles: one document per customer with at least one approved payment.
 
-The streaming fraud job reads `avg_amount` as the customer's historical average (AMOUNT_ANOMALY,
-SPEC section 4), so its scope is exact: the mean amount of the customer's approved transactions.
+The streaming fraud job reads `avg_amount` as the customer's historical average (AMOUNT_ANOMALY), so
+its scope is exact: the mean amount of the customer's approved transactions.
 A customer without an approved payment has no profile (and, per the rule, is not judged).
 
 - txn_count, total_amount, avg_amount: approved transactions;

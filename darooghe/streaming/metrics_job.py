@@ -1,4 +1,4 @@
-"""Live commission metrics (SPEC section 4): three streaming queries feeding four topics.
+"""Live commission metrics: three streaming queries feeding four topics.
 
 | query              | window                      | group             | topics                                   |
 |--------------------|-----------------------------|-------------------|------------------------------------------|
@@ -6,7 +6,7 @@
 | commission_by_type | 1 min tumbling              | commission_type   | metrics.commission_by_type               |
 | merchant_windows   | 5 min tumbling              | merchant_id       | metrics.top_merchants (top 5, ranked)    |
 
-As in the batch layer (SPEC section 5), volume counts every valid transaction while commission
+As in the batch layer, volume counts every valid transaction while commission
 figures count approved transactions only (a declined or pending payment collects nothing):
 `commission_ratio` = approved commission / approved amount.
 

@@ -27,7 +27,7 @@ _DEFAULTS = gp.GeneratorParams()
 
 
 class HistoricalBackfillConfig(dg.Config):
-    """Generator parameters (SPEC section 2) and the window; ranges are checked at run time."""
+    """Generator parameters and the window; ranges are checked at run time."""
 
     seed: int = Field(default=_DEFAULTS.seed, description="random seed; use the live generator's")
     days: int = Field(
