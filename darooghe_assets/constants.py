@@ -29,6 +29,8 @@ ERROR_LOGS_TOPIC = topic_key(topics.ERROR_LOGS)
 FRAUD_ALERTS_TOPIC = topic_key(topics.FRAUD_ALERTS)
 LATE_TRANSACTIONS_TOPIC = topic_key(topics.LATE_TRANSACTIONS)  # the fraud job's late arrivals
 MERCHANTS_TOPIC = topic_key(topics.MERCHANTS)  # the generator's merchant register
+FRAUD_RULES_TOPIC = topic_key(topics.FRAUD_RULES)  # versioned rule sets (`darooghe rules set`)
+FRAUD_DECISIONS_TOPIC = topic_key(topics.FRAUD_DECISIONS)  # REVIEW/BLOCK per transaction
 VALIDATOR = dg.AssetKey(["validator"])  # the validator service, between the raw and validated topics
 METRICS_TOPIC_KEYS = {t.name: topic_key(t) for t in topics.METRICS_TOPICS}
 
