@@ -45,6 +45,7 @@ COMMISSION_BY_CATEGORY = dg.AssetKey("commission_by_category")
 CUSTOMER_SEGMENTS = dg.AssetKey("customer_segments")
 TRANSACTIONS_COLLECTION = dg.AssetKey("transactions")
 FRAUD_ALERTS_COLLECTION = dg.AssetKey("fraud_alerts")
+FRAUD_DECISIONS_COLLECTION = dg.AssetKey("fraud_decisions")
 ERROR_SUMMARY_COLLECTION = dg.AssetKey("error_summary")
 
 # Sinks of the real-time layer's live metrics (issue 7): asset key = collection name.

@@ -33,6 +33,7 @@ SEGMENT_SUMMARY = "segment_summary"
 COMMISSION_BY_CATEGORY = "commission_by_category"
 TEMPORAL_PATTERNS = "temporal_patterns"
 FRAUD_ALERTS = "fraud_alerts"
+FRAUD_DECISIONS = "fraud_decisions"  # darooghe.streaming.decisions_sink
 ERROR_SUMMARY = sinks.ERROR_SUMMARY
 LIVE_CATEGORY_VOLUME = sinks.LIVE_CATEGORY_VOLUME
 LIVE_COMMISSION_BY_TYPE = sinks.LIVE_COMMISSION_BY_TYPE
