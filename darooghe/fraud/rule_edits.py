@@ -131,7 +131,8 @@ def differences(before: RuleSet | None, after: RuleSet) -> list[str]:
             for key, value in new.items():
                 was = None if old is None else old.get(key)
                 if before is None or was != value:
-                    out.append(f"{name}.{key}: {was} -> {value}" if before else f"{name}.{key}={value}")
+                    member = f"{name}.{key}"
+                    out.append(f"{member}: {was} -> {value}" if before else f"{member}={value}")
         elif before is None or old != new:
             out.append(f"{name}: {old} -> {new}" if before else f"{name}={new}")
     return out

@@ -178,7 +178,9 @@ class TransactionalTopicSink:
                 self.producer.abort_transaction(self.timeout_s)
             except KafkaException:
                 pass  # fatal (fenced): the batch fails either way and a restart re-inits
-            raise SinkError(f"batch {batch_id} to {self.topic}: transaction aborted: {exc}") from exc
+            raise SinkError(
+                f"batch {batch_id} to {self.topic}: transaction aborted: {exc}"
+            ) from exc
         for tp in positions:
             self._positions[tp.partition] = tp
         self.committed_batch = batch_id

@@ -112,7 +112,7 @@ def fraud_decisions_sink_asset(
     collection: str = FRAUD_DECISIONS_COLLECTION,
     dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
 ) -> dg.AssetsDefinition:
-    """The MongoDB sink of a decisions topic (tests sink a fresh topic into their own collection)."""
+    """The MongoDB sink of a decisions topic (tests sink a fresh topic into a collection)."""
 
     @dg.asset(
         key=key,
