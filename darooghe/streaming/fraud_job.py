@@ -46,6 +46,7 @@ from darooghe.streaming.sinks import (
     JsonLinesSink,
     KafkaTopicSink,
     TransactionalTopicSink,
+    checkpoint_epoch,
     side_output_path,
     transactional_id_for,
 )
@@ -284,6 +285,7 @@ def start_fraud_query(
             settings,
             transactional_id_for(cfg.workdir),
             side_topics={DECISIONS_SIDE: cfg.decisions_topic},
+            epoch=lambda: checkpoint_epoch(cfg.checkpoint_dir),
         )
         log(f"{QUERY}: alerts committed up to batch {sink.committed_batch} (transactional sink)")
         late_sink = KafkaTopicSink(cfg.late_topic, settings)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -71,6 +71,16 @@ class KafkaTopicSink:
         self.producer.flush(30)
 
 
+def checkpoint_epoch(checkpoint_dir: str | Path) -> str | None:
+    """The identity of a Spark checkpoint: the query id in its `metadata` file (written when the
+    query first starts); None while there is none."""
+    try:
+        first_line = (Path(checkpoint_dir) / "metadata").read_text().splitlines()[0]
+        return str(json.loads(first_line)["id"])
+    except (FileNotFoundError, IndexError, ValueError, KeyError):
+        return None
+
+
 def transactional_id_for(workdir: str | Path, job: str = "fraud") -> str:
     """A transactional.id stable for one job's work directory (its checkpoint): a restarted job
     gets the same id, so it fences its killed predecessor; two work directories never share one."""
@@ -92,6 +102,11 @@ class TransactionalTopicSink:
     with the same id and aborts what it left open; the committed batch id is then read back (offset
     commits are read committed), and a `write` with a batch id at or below it is skipped. The
     offsets are real positions in the topic, so the group's lag in monitoring stays near zero.
+
+    Batch ids count from 0 again when the checkpoint is deleted (`--fresh`), so the metadata also
+    holds an `epoch`, the checkpoint's identity (Spark's query id, `checkpoint_epoch`): a batch id
+    committed under another epoch is not this checkpoint's and skips nothing. `epoch` is a callable
+    returning it, or None while the checkpoint is new (then nothing was committed under it).
     """
 
     def __init__(
@@ -101,6 +116,7 @@ class TransactionalTopicSink:
         transactional_id: str,
         side_topics: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
+        epoch: Callable[[], str | None] | str = "",
     ) -> None:
         self.partitions = require_topic(topic, settings)
         self.side_topics = dict(side_topics or {})
@@ -122,14 +138,19 @@ class TransactionalTopicSink:
                 [TopicPartition(topic, p) for p in range(self.partitions)], timeout=timeout_s
             )
         }
-        self.committed_batch = self._batch_of(self._positions.get(0))
+        self._epoch_of = epoch if callable(epoch) else (lambda: epoch)
+        self.epoch = self._epoch_of()
+        committed = self._metadata_of(self._positions.get(0))
+        same = self.epoch is not None and committed.get("epoch") == self.epoch
+        self.committed_batch = int(committed.get("batch_id", -1)) if same else -1
 
     @staticmethod
-    def _batch_of(tp: TopicPartition | None) -> int:
+    def _metadata_of(tp: TopicPartition | None) -> dict:
         try:
-            return int(json.loads(tp.metadata)["batch_id"])
-        except (AttributeError, TypeError, ValueError, KeyError):
-            return -1
+            meta = json.loads(tp.metadata)
+        except (AttributeError, TypeError, ValueError):
+            return {}
+        return meta if isinstance(meta, dict) else {}
 
     def describe(self) -> str:
         sides = "".join(f" + {t}" for t in self.side_topics.values())
@@ -144,6 +165,8 @@ class TransactionalTopicSink:
         """Write the batch in one transaction; 0 when this batch id was committed before."""
         if batch_id <= self.committed_batch:
             return 0
+        if self.epoch is None:  # a new checkpoint at start: Spark has written its id by now
+            self.epoch = self._epoch_of() or ""
         unknown = sorted(set(side or {}) - set(self.side_topics))
         if unknown:
             raise SinkError(f"side output(s) {unknown} not configured; have {self.side_topics}")
@@ -195,7 +218,7 @@ class TransactionalTopicSink:
             offset = max(before.offset if before is not None else 0, 0)
             if p in last:
                 offset = last[p] + 2
-            meta = json.dumps({"batch_id": batch_id}) if p == 0 else ""
+            meta = json.dumps({"batch_id": batch_id, "epoch": self.epoch}) if p == 0 else ""
             out.append(TopicPartition(self.topic, p, offset, metadata=meta))
         return out
 
