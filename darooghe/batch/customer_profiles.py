@@ -21,11 +21,12 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved, ratio
 from darooghe.batch.customer_segments import rfm
 from darooghe.generator.population import CITIES
 
-COLLECTION = "customer_profiles"
+COLLECTION = mc.CUSTOMER_PROFILES
 KEY = "customer_id"
 
 

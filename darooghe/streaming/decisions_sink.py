@@ -15,6 +15,7 @@ from confluent_kafka import Consumer
 from pymongo import ASCENDING
 from pymongo.database import Database
 
+from darooghe import mongo_collections as mc
 from darooghe.fraud.ruleset import DECISIONS
 from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
@@ -32,7 +33,7 @@ from darooghe.sinks import (
 )
 from darooghe.topics import FRAUD_DECISIONS
 
-FRAUD_DECISIONS_COLLECTION = "fraud_decisions"
+FRAUD_DECISIONS_COLLECTION = mc.FRAUD_DECISIONS
 REQUIRED = (
     "transaction_id",
     "customer_id",

@@ -22,7 +22,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from darooghe.config import Settings
-from darooghe.kafka_io import consumer_config, producer_config, require_topic
+from darooghe.kafka_io import consumer_config, produce_when_room, producer_config, require_topic
 
 KeyedValue = tuple[str | None, str]
 
@@ -48,17 +48,13 @@ class KafkaTopicSink:
                 errors.append(str(err))
 
         for key, value in records:
-            while True:
-                try:
-                    self.producer.produce(
-                        self.topic,
-                        key=None if key is None else key.encode(),
-                        value=value.encode(),
-                        on_delivery=on_delivery,
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            produce_when_room(
+                self.producer,
+                self.topic,
+                value.encode(),
+                None if key is None else key.encode(),
+                on_delivery=on_delivery,
+            )
         remaining = self.producer.flush(60)
         if errors or remaining:
             raise SinkError(
@@ -186,7 +182,13 @@ class TransactionalTopicSink:
         try:
             for topic, rows in outputs:
                 for key, value in rows:
-                    _produce(self.producer, topic, key, value, on_delivery)
+                    produce_when_room(
+                        self.producer,
+                        topic,
+                        value.encode(),
+                        None if key is None else key.encode(),
+                        on_delivery=on_delivery,
+                    )
             remaining = self.producer.flush(self.timeout_s)
             if errors or remaining:
                 raise SinkError(
@@ -225,20 +227,6 @@ class TransactionalTopicSink:
     def close(self) -> None:
         self.producer.flush(30)
         self._consumer.close()
-
-
-def _produce(producer: Producer, topic: str, key: str | None, value: str, on_delivery) -> None:
-    while True:
-        try:
-            producer.produce(
-                topic,
-                key=None if key is None else key.encode(),
-                value=value.encode(),
-                on_delivery=on_delivery,
-            )
-            return
-        except BufferError:
-            producer.poll(0.1)
 
 
 class JsonLinesSink:
