@@ -13,14 +13,13 @@ import dataclasses
 import dagster as dg
 
 from darooghe import topics
-from darooghe.config import load_settings
 from darooghe.fraud.rule_edits import differences
 from darooghe.fraud.rule_store import load_rule_history
 from darooghe.fraud.txn import iso_ms
 from darooghe.streaming.decisions_sink import FRAUD_DECISIONS_COLLECTION, sink_fraud_decisions
 from darooghe_assets import constants as c
 from darooghe_assets.assets.topics import topic_spec
-from darooghe_assets.resources import KafkaResource, MongoResource
+from darooghe_assets.resources import KafkaResource, MongoResource, SettingsResource
 from darooghe_assets.sink_results import (
     clients,
     dead_letter_check,
@@ -90,9 +89,9 @@ def versions_table(history) -> dg.TableMetadataValue:
     kinds={"kafka", "python"},
     owners=[c.OWNER],
 )
-def fraud_rule_set(kafka: KafkaResource) -> dg.MaterializeResult:
-    settings = dataclasses.replace(load_settings(), kafka_bootstrap=kafka.bootstrap_servers)
-    history = load_rule_history(settings)
+def fraud_rule_set(kafka: KafkaResource, settings: SettingsResource) -> dg.MaterializeResult:
+    s = dataclasses.replace(settings.get(), kafka_bootstrap=kafka.bootstrap_servers)
+    history = load_rule_history(s)
     latest = history.latest
     return dg.MaterializeResult(
         metadata={
