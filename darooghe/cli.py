@@ -9,9 +9,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darooghe.commands import demo, generate, monitor, services, stream, topics, ui, validate
+from darooghe.commands import (
+    demo,
+    generate,
+    monitor,
+    rules,
+    services,
+    stream,
+    topics,
+    ui,
+    validate,
+)
 
-COMMANDS = [services, topics, ui, demo, generate, stream, monitor, validate]
+COMMANDS = [services, topics, ui, demo, generate, stream, rules, monitor, validate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from darooghe import kafka_io, topics
 from darooghe.config import Settings
-from darooghe.schema import ERROR_CODES, FRAUD_RULES
+from darooghe.fraud.ruleset import BLOCK, REVIEW
+from darooghe.schema import ERROR_CODES
 
 VALIDATOR_GROUP = "darooghe-validator"
 
@@ -72,9 +73,9 @@ class Summary:
     produced: int = 0
     valid: int = 0
     errors: Counter = field(default_factory=Counter)
-    alerts: Counter = field(default_factory=Counter)
-    labelled: Counter = field(default_factory=Counter)
-    caught: Counter = field(default_factory=Counter)
+    #: alert quality per rule against the labels and the oracle (darooghe.fraud.quality)
+    quality: object = None
+    decisions: Counter = field(default_factory=Counter)
     collections: dict[str, int] = field(default_factory=dict)
     charts: list[str] = field(default_factory=list)
     screenshot: str | None = None
@@ -146,27 +147,29 @@ def collect_summary(s: Settings) -> Summary:
     from darooghe.mongo_client import connect
 
     out = Summary()
+    from darooghe.fraud.profiles import ProfileSource
+    from darooghe.fraud.quality import quality_from_kafka
+
     out.produced = kafka_io.count_records(topics.TRANSACTIONS.name, s)
-    labels: dict[str, set[str]] = {}
-    for rec in kafka_io.consume_all(topics.VALID_TRANSACTIONS.name, s):
-        out.valid += 1
-        label = rec.headers.get(topics.LABEL_HEADER)
-        if label:
-            txn_id = json.loads(rec.value)["transaction_id"]
-            for rule in label.split(","):
-                if rule in FRAUD_RULES:
-                    labels.setdefault(rule, set()).add(txn_id)
     for rec in kafka_io.consume_all(topics.ERROR_LOGS.name, s):
         for code in json.loads(rec.value).get("error_codes", []):
             out.errors[code] += 1
-    alerted: dict[str, set[str]] = {}
-    for rec in kafka_io.consume_all(topics.FRAUD_ALERTS.name, s):
-        alert = json.loads(rec.value)
-        alerted.setdefault(alert["rule"], set()).add(alert["transaction_id"])
-    for rule in FRAUD_RULES:
-        out.alerts[rule] = len(alerted.get(rule, ()))
-        out.labelled[rule] = len(labels.get(rule, ()))
-        out.caught[rule] = len(labels.get(rule, set()) & alerted.get(rule, set()))
+    # The oracle gets the averages the job judged with (the batch profiles in MongoDB).
+    try:
+        averages = ProfileSource(None, s).load()
+    except LookupError as exc:  # no batch layer yet: the oracle judges no amount
+        print(f"    (oracle without averages: {exc})", flush=True)
+        averages = {}
+    out.quality = quality_from_kafka(
+        s,
+        topics.VALID_TRANSACTIONS.name,
+        topics.FRAUD_ALERTS.name,
+        averages,
+        late_topic=topics.LATE_TRANSACTIONS.name,
+    )
+    out.valid = out.quality.transactions
+    for rec in kafka_io.consume_all(topics.FRAUD_DECISIONS.name, s):
+        out.decisions[json.loads(rec.value)["decision"]] += 1
     with connect(s.mongo_uri) as client:
         db = client[s.mongo_db]
         for name in sorted(db.list_collection_names()):
@@ -180,11 +183,12 @@ def print_summary(sm: Summary, s: Settings, seconds: float) -> None:
     print(f"records produced to {topics.TRANSACTIONS.name}: {sm.produced}")
     print(f"valid: {sm.valid}   errors: {sum(sm.errors.values())} records")
     print("errors by code: " + ", ".join(f"{c}={sm.errors.get(c, 0)}" for c in ERROR_CODES))
-    print("fraud alerts by rule (recall against the generator's labels on valid transactions):")
-    for rule in FRAUD_RULES:
-        lab, hit = sm.labelled[rule], sm.caught[rule]
-        recall = f"{hit / lab:.1%}" if lab else "n/a"
-        print(f"  {rule:<15} alerts={sm.alerts[rule]:<6} labelled={lab:<6} caught={hit:<6} recall={recall}")
+    for line in sm.quality.lines():
+        print(line)
+    print(
+        "fraud decisions (transactions, darooghe.fraud_decisions): "
+        + ", ".join(f"{d}={sm.decisions.get(d, 0)}" for d in (REVIEW, BLOCK))
+    )
     print("MongoDB collections (documents):")
     for name, n in sm.collections.items():
         print(f"  {name:<36} {n}")

@@ -30,6 +30,8 @@ ERROR_LOGS_TOPIC = topic_key(topics.ERROR_LOGS)
 FRAUD_ALERTS_TOPIC = topic_key(topics.FRAUD_ALERTS)
 LATE_TRANSACTIONS_TOPIC = topic_key(topics.LATE_TRANSACTIONS)  # the fraud job's late arrivals
 MERCHANTS_TOPIC = topic_key(topics.MERCHANTS)  # the generator's merchant register
+FRAUD_RULES_TOPIC = topic_key(topics.FRAUD_RULES)  # versioned rule sets (`darooghe rules set`)
+FRAUD_DECISIONS_TOPIC = topic_key(topics.FRAUD_DECISIONS)  # REVIEW/BLOCK per transaction
 VALIDATOR = dg.AssetKey(["validator"])  # the validator service, between the raw and validated topics
 METRICS_TOPIC_KEYS = {t.name: topic_key(t) for t in topics.METRICS_TOPICS}
 
@@ -44,6 +46,7 @@ COMMISSION_BY_CATEGORY = dg.AssetKey(mc.COMMISSION_BY_CATEGORY)
 CUSTOMER_SEGMENTS = dg.AssetKey(mc.CUSTOMER_SEGMENTS)
 TRANSACTIONS_COLLECTION = dg.AssetKey(mc.TRANSACTIONS)
 FRAUD_ALERTS_COLLECTION = dg.AssetKey(mc.FRAUD_ALERTS)
+FRAUD_DECISIONS_COLLECTION = dg.AssetKey(mc.FRAUD_DECISIONS)
 ERROR_SUMMARY_COLLECTION = dg.AssetKey(mc.ERROR_SUMMARY)
 
 # Sinks of the real-time layer's live metrics (issue 7): asset key = collection name.

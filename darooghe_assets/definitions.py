@@ -19,6 +19,12 @@ from darooghe_assets.assets.batch import (
     temporal_patterns,
 )
 from darooghe_assets.assets.charts import chart_assets, dashboard
+from darooghe_assets.assets.fraud_rules import (
+    fraud_decisions,
+    fraud_decisions_topic,
+    fraud_rule_set,
+    fraud_rules_topic,
+)
 from darooghe_assets.assets.generator import historical_backfill
 from darooghe_assets.assets.lake import transactions_lake
 from darooghe_assets.assets.merchants import merchants
@@ -55,6 +61,7 @@ from darooghe_assets.resources import build_resources
 from darooghe_assets.schedules import batch_daily_schedule, storage_hourly_schedule
 from darooghe_assets.sensors.batch import lake_growth
 from darooghe_assets.sensors.charts import charts_automation_sensor
+from darooghe_assets.sensors.fraud_decisions import fraud_decisions_sink_sensor
 from darooghe_assets.sensors.sinks import error_logs_sink_sensor, live_metrics_sink_sensor
 from darooghe_assets.sensors.streaming import (
     fraud_alerts_sink_sensor,
@@ -78,6 +85,10 @@ ASSETS = [
     fraud_alerts_topic,
     late_transactions_topic,
     *metrics_topics,
+    # the fraud rules as data (`darooghe rules set`) and the decisions written with the alerts
+    fraud_rules_topic,
+    fraud_rule_set,
+    fraud_decisions_topic,
     # lake and batch analytics
     transactions_lake,
     merchants,
@@ -96,6 +107,7 @@ ASSETS = [
     mongo_summaries,
     # sinks: Kafka -> MongoDB
     fraud_alerts,
+    fraud_decisions,
     *live_metric_sinks,
     error_summary,
     # charts and the dashboard
@@ -123,6 +135,7 @@ SENSORS = [
     fraud_detection_watch,
     live_metrics_watch,
     fraud_alerts_sink_sensor,
+    fraud_decisions_sink_sensor,
     live_metrics_sink_sensor,
     error_logs_sink_sensor,
     lake_growth,

@@ -126,11 +126,13 @@ def test_definitions_list_every_definition_of_the_packages_each_in_the_module_of
         for module, items in _module_definitions(package).items():
             for item in items:
                 assert any(item is r for r in registered), f"{module}: {item!r} is not in {package}"
-    assert len(defs.resolve_asset_graph().get_all_asset_keys()) == 55
+    # 55 + the rule-set topic, fraud_rule_set, the decisions topic, its sink and its chart
+    assert len(defs.resolve_asset_graph().get_all_asset_keys()) == 60
     assert sorted(s.name for s in defs.sensors) == [
         "charts_automation_sensor",
         "error_logs_sink_sensor",
         "fraud_alerts_sink_sensor",
+        "fraud_decisions_sink_sensor",
         "fraud_detection_watch",
         "lake_growth",
         "live_metrics_sink_sensor",

@@ -205,6 +205,22 @@ def chart_documents(
             }
         )
     docs["fraud_alerts"] = alerts
+    docs["fraud_decisions"] = [
+        {
+            "_id": a["transaction_id"],
+            "transaction_id": a["transaction_id"],
+            "customer_id": a["customer_id"],
+            "event_time": a["event_time"],
+            "decided_at": a["detected_at"],
+            "score": 85 if i % 4 else 55,
+            "decision": "BLOCK" if i % 4 else "REVIEW",
+            "rules": [{"rule": a["rule"], "severity": a["severity"], "alert_id": a["alert_id"]}],
+            "rule_set_version": 1,
+            "event_date": a["event_date"],
+            "event_hour": a["event_hour"],
+        }
+        for i, a in enumerate(alerts)
+    ]
 
     hour0 = now.replace(minute=0)
     docs["error_summary"] = [

@@ -10,9 +10,10 @@ from confluent_kafka import Producer
 
 from darooghe import kafka_io, merchant_reference
 from darooghe.batch import merchants as mr
+from darooghe.fraud.geo import haversine_km
 from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.params import GeneratorParams
-from darooghe.generator.population import CITIES, haversine_km
+from darooghe.generator.population import CITIES
 from darooghe.generator.runner import run_history
 from darooghe.generator.sinks import FileSink
 from darooghe.records import read_records

@@ -1,4 +1,5 @@
-"""What went wrong: fraud alerts by rule and validation errors by code, over time."""
+"""What went wrong: fraud alerts by rule, fraud decisions (REVIEW/BLOCK) and validation errors by
+code, over time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pymongo.database import Database
 from darooghe import schema
 from darooghe.charts import sources as src
 from darooghe.charts.model import Chart, Panel, time_bucket
+from darooghe.fraud.ruleset import BLOCK, REVIEW
 
 
 def _bucket_label(bucket: pd.Timedelta) -> str:
@@ -74,6 +76,50 @@ def fraud_alerts(db: Database) -> Chart:
                 xlabel="Rule",
                 ylabel="Alerts",
                 source=src.FRAUD_ALERTS,
+            ),
+        ],
+    )
+
+
+def fraud_decisions(db: Database) -> Chart:
+    """REVIEW and BLOCK decisions (one per alerted transaction) per hour of event time."""
+    decisions = src.fetch(db, src.FRAUD_DECISIONS, ["decision", "event_time", "score"]).dropna()
+    if not decisions.empty:
+        decisions["event_time"] = src.utc_naive(decisions["event_time"])
+    over_time, bucket = _over_time(decisions, "event_time", "decision", None)
+    per = _bucket_label(bucket)
+    totals = _totals(decisions, "decision", None, (REVIEW, BLOCK))
+    counts = ", ".join(f"{r.decision} {int(r.count):,}" for r in totals.itertuples())
+    return Chart(
+        name="fraud_decisions",
+        title="Fraud decisions: REVIEW and BLOCK",
+        sources=(src.FRAUD_DECISIONS,),
+        rows_read=len(decisions),
+        notes=[f"Transactions decided: {counts or 'none'} (APPROVE is not stored)."],
+        panels=[
+            Panel(
+                f"Decisions per {per} (event time)",
+                "timebar",
+                over_time,
+                x="period",
+                y="count",
+                hue="decision",
+                legend_title="decision",
+                xlabel="Event time (UTC)",
+                ylabel=f"Decisions per {per}",
+                source=src.FRAUD_DECISIONS,
+                bucket=bucket,
+            ),
+            Panel(
+                "Decisions, all time",
+                "bar",
+                totals,
+                x="decision",
+                y="count",
+                hue="decision",
+                xlabel="Decision",
+                ylabel="Transactions",
+                source=src.FRAUD_DECISIONS,
             ),
         ],
     )

@@ -65,6 +65,12 @@ CHARTS: tuple[ChartSpec, ...] = (
         "fraud_alerts", "Fraud alerts by rule over time.", (src.FRAUD_ALERTS,), alerts.fraud_alerts
     ),
     ChartSpec(
+        "fraud_decisions",
+        "REVIEW and BLOCK decisions per hour, with their counts.",
+        (src.FRAUD_DECISIONS,),
+        alerts.fraud_decisions,
+    ),
+    ChartSpec(
         "validation_errors",
         "Invalid records by error code over time.",
         (src.ERROR_SUMMARY,),

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darooghe import commission as commission_rules
+from darooghe.fraud.ruleset import DEFAULT_RULESET, RuleSet
 from darooghe.generator import fraud, invalid
 from darooghe.generator.ids import iso_millis, random_uuid_bytes, uuid_sort_keys, uuid_strings
 from darooghe.generator.intensity import Intensity, local_clock
@@ -103,8 +104,11 @@ class Batch:
 class Engine:
     """Produces consecutive chunks of events for one set of parameters."""
 
-    def __init__(self, params: GeneratorParams, live_prior: bool = False) -> None:
+    def __init__(
+        self, params: GeneratorParams, live_prior: bool = False, rules: RuleSet = DEFAULT_RULESET
+    ) -> None:
         self.params = params
+        self.rules = rules  # the numbers the labels are computed with
         population_seed, events_seed = np.random.SeedSequence(params.seed).spawn(2)
         self.population = Population(population_seed, params.customer_count, params.merchant_count)
         self.intensity = Intensity(params.event_rate, params.peak_factor)
@@ -262,7 +266,7 @@ class Engine:
             amount=amount[valid_rows],
             approved=status[valid_rows] == APPROVED,
         )
-        state = fraud.RuleState(events, self.carry)
+        state = fraud.RuleState(events, self.carry, self.rules)
         spike_in_valid = np.flatnonzero(marks[valid_rows] == fraud.SPIKE)
         valid_amount, kept = fraud.settle_spikes(
             state, events.amount, spike_in_valid, spike_factor,

@@ -1,4 +1,4 @@
-"""Fraud injection and the ground-truth labels of the three rules of SPEC section 4.
+"""Fraud injection and the ground-truth labels of the three fraud rules.
 
 Injection marks arrivals of the Poisson process, it never adds any: the arrival times stay an exact
 sample of λ(t), and FRAUD_RATE is the share of arrivals taken by fraud, a third per pattern:
@@ -14,16 +14,24 @@ sample of λ(t), and FRAUD_RATE is the share of arrivals taken by fraud, a third
 
 Labels are not "what was injected" but what the rules say, computed exactly on the valid stream
 (injected invalid events excluded, as the validator removes them), in event time, with the state
-carried from chunk to chunk:
+carried from chunk to chunk. The numbers come from a `RuleSet` (darooghe.fraud.ruleset; default
+`DEFAULT_RULESET`, the one the detector and the oracle start from), the distance from
+darooghe.fraud.geo; only the algorithm is the labeller's own (vectorised over a chunk). With the
+default numbers:
 
-- VELOCITY: more than 5 valid transactions of the customer with event time in (t − 2 min, t];
+- VELOCITY: more than velocity_max_count (5) valid transactions of the customer with event time in
+  (t − velocity_window_ms (2 min), t];
 - GEO_IMPOSSIBLE: an earlier valid transaction of the customer, or a simultaneous one with a smaller
-  transaction_id, at most 5 min before and more than 50 km away (haversine, R = 6371 km, on the
-  coordinates as written in the JSON);
-- AMOUNT_ANOMALY: amount > 10 × the average of the customer's approved transactions with an
-  earlier event time (customers without one are not judged). In live mode the average starts
-  from a virtual history of LIVE_PRIOR_COUNT payments at the typical spend, standing for the
-  backfill the batch layer profiled.
+  transaction_id, at most geo_horizon_ms (5 min) before and more than geo_max_km (50 km) away
+  (haversine, R = 6371 km, on the coordinates as written in the JSON);
+- AMOUNT_ANOMALY: amount > amount_factor (10) × the average of the customer's approved
+  transactions with an earlier event time (customers without one are not judged). In live mode
+  the average starts from a virtual history of LIVE_PRIOR_COUNT payments at the typical spend,
+  standing for the backfill the batch layer profiled (the detector uses the batch profile's
+  average instead, hence its recall below 100 % on this rule).
+
+Labels say what each rule gives with these numbers whether or not the rule set switches it on
+(`enabled`): they are the ground truth a switched-off rule is measured against too.
 
 A transaction that several rules fire on carries all of them, comma-separated in the order
 VELOCITY, GEO_IMPOSSIBLE, AMOUNT_ANOMALY, in the `darooghe-label` header. The population is built
@@ -34,17 +42,14 @@ own for very active customers at high EVENT_RATE, and then it is labelled too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
-from darooghe.generator.population import AMOUNT_ROUNDING, Population, haversine_km
+from darooghe.fraud.geo import haversine_km_array
+from darooghe.fraud.ruleset import DEFAULT_RULESET, RuleSet
+from darooghe.generator.population import AMOUNT_ROUNDING, Population
 from darooghe.schema import AMOUNT_ANOMALY, FRAUD_RULES, GEO_IMPOSSIBLE, VELOCITY
-
-VELOCITY_WINDOW_MS = 2 * 60 * 1000
-VELOCITY_MAX_COUNT = 5  # more than this many in the window fires
-GEO_WINDOW_MS = 5 * 60 * 1000
-GEO_MAX_KM = 50.0
-AMOUNT_FACTOR = 10
 
 BURST_SIZES = (6, 7, 8, 9)
 TRAVEL_MAX_GAP_MS = 290 * 1000
@@ -102,7 +107,7 @@ class Carry:
 
     approved_sum: np.ndarray  # per customer: sum of approved valid amounts so far (int64)
     approved_count: np.ndarray  # per customer: their count
-    # valid events of the last GEO_WINDOW_MS (customer, time, id keys, lat, lng)
+    # valid events within the rule set's horizon (customer, time, id keys, lat, lng)
     recent: dict[str, np.ndarray] = field(default_factory=dict)
     pending_bursts: list[list[int]] = field(default_factory=list)  # [customer, members still due]
     last_regular: tuple[int, int] | None = None  # (customer, time ms) of the last ordinary arrival
@@ -216,9 +221,11 @@ class RuleInput:
 
 
 class RuleState:
-    """The chunk's valid events and the carried recent ones, sorted by (customer, time, id)."""
+    """The chunk's valid events and the carried recent ones, sorted by (customer, time, id);
+    `rules` gives the windows, distance and factor."""
 
-    def __init__(self, events: RuleInput, carry: Carry) -> None:
+    def __init__(self, events: RuleInput, carry: Carry, rules: RuleSet = DEFAULT_RULESET) -> None:
+        self.rules = rules
         recent = carry.recent
         n_recent = len(recent["customer"])
         self.n_recent = n_recent
@@ -244,26 +251,27 @@ class RuleState:
         self.carry = carry
 
     def velocity_counts(self) -> np.ndarray:
-        """Per chunk event: valid events of its customer with time in (t − 2 min, t]."""
+        """Per chunk event: valid events of its customer with time in (t − window, t]."""
         right = np.searchsorted(self.key, self.key, side="right")
-        left = np.searchsorted(self.key, self.key - VELOCITY_WINDOW_MS, side="right")
+        left = np.searchsorted(self.key, self.key - self.rules.velocity_window_ms, side="right")
         return (right - left)[self.chunk_position]
 
     def geo_flags(self) -> np.ndarray:
-        """Per chunk event: an earlier-or-simultaneous (smaller id) event ≤ 5 min before, > 50 km."""
+        """Per chunk event: an earlier-or-simultaneous (smaller id) event at most geo_horizon_ms
+        before and more than geo_max_km away."""
         n = len(self.key)
         flag = np.zeros(n, dtype=bool)
         lag = 1
         while lag < n:
             same = (self.customer[lag:] == self.customer[:-lag]) & (
-                self.time[lag:] - self.time[:-lag] <= GEO_WINDOW_MS
+                self.time[lag:] - self.time[:-lag] <= self.rules.geo_horizon_ms
             )
             if not same.any():
                 break
             later = np.flatnonzero(same) + lag
-            far = haversine_km(
+            far = haversine_km_array(
                 self.lat[later], self.lng[later], self.lat[later - lag], self.lng[later - lag]
-            ) > GEO_MAX_KM
+            ) > self.rules.geo_max_km
             flag[later[far]] = True
             lag += 1
         return flag[self.chunk_position]
@@ -309,22 +317,33 @@ def settle_spikes(
 
 def label_bits(state: RuleState, amount: np.ndarray) -> np.ndarray:
     """The rule bits of every chunk event (valid ones; arrival order)."""
-    bits = np.where(state.velocity_counts() > VELOCITY_MAX_COUNT, VELOCITY_BIT, 0)
+    rules = state.rules
+    bits = np.where(state.velocity_counts() > rules.velocity_max_count, VELOCITY_BIT, 0)
     bits |= np.where(state.geo_flags(), GEO_BIT, 0)
     prior_sum, prior_count = state.prior_approved(amount)
-    anomaly = (prior_count > 0) & (amount * prior_count > AMOUNT_FACTOR * prior_sum)
+    # amount > factor · sum/count, exactly as the oracle (rationals): with factor = num/den,
+    # amount·count·den > num·sum in int64 (far from overflow for den ≤ 1024: 10, 2.5, 7.75...).
+    # Other factors (0.1 is 3602879701896397/2^55) compare in float64.
+    factor = Fraction(rules.amount_factor)
+    if factor.denominator <= 1024:
+        num, den = np.int64(factor.numerator), np.int64(factor.denominator)
+        over = amount * prior_count * den > num * prior_sum
+    else:
+        over = amount * prior_count > float(factor) * prior_sum
+    anomaly = (prior_count > 0) & over
     bits |= np.where(anomaly, AMOUNT_BIT, 0)
     return bits.astype(np.int64)
 
 
 def advance(carry: Carry, state: RuleState, events: RuleInput, amount: np.ndarray, end_ms: int) -> None:
-    """Fold a chunk into the carry: approved totals, and the events of the last 5 minutes."""
+    """Fold a chunk into the carry: approved totals, and the events within the rules' horizon
+    (the longer of the velocity window and the geo horizon)."""
     approved = events.approved
     carry.approved_sum += np.bincount(
         events.customer[approved], weights=amount[approved], minlength=len(carry.approved_sum)
     ).round().astype(np.int64)  # exact: per-customer sums stay far below 2^53
     carry.approved_count += np.bincount(events.customer[approved], minlength=len(carry.approved_count))
-    keep = state.time > end_ms - GEO_WINDOW_MS
+    keep = state.time > end_ms - state.rules.horizon_ms
     ids = (
         np.concatenate([carry.recent["id_high"], events.id_high])[state.order],
         np.concatenate([carry.recent["id_low"], events.id_low])[state.order],

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from darooghe.fraud.geo import haversine_km_array
 from darooghe.schema import COMMISSION_TYPES, CUSTOMER_TYPES, MERCHANT_CATEGORIES, PAYMENT_METHODS
 
 
@@ -63,7 +64,6 @@ CITIES: tuple[City, ...] = (
     City("Sari", 36.5633, 53.0601, 0.31),
 )
 
-EARTH_RADIUS_KM = 6371.0
 #: Impossible travel goes to a city at least this far from home (the rule's threshold is 50 km).
 FAR_CITY_KM = 300.0
 #: Jitter (degrees) around a city centre: customers' homes and merchants (sd, clip), and around a
@@ -148,14 +148,6 @@ ONLINE, POS, MOBILE, NFC = (METHOD_INDEX[m] for m in ("online", "pos", "mobile",
 IN_PERSON = np.array([m in ("pos", "nfc") for m in PAYMENT_METHODS])
 
 
-def haversine_km(lat1, lng1, lat2, lng2):
-    """Great-circle distance (km, R = 6371) between points in degrees; works on numpy arrays."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lng2) - np.asarray(lng1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
-
-
 def _probs(weights: dict[str, float] | tuple, keys=None) -> np.ndarray:
     """Normalised weights: of a tuple, or of a dict in `keys` order (default: its own order)."""
     if isinstance(weights, dict):
@@ -219,7 +211,7 @@ class Population:
         city_lat = np.array([c.lat for c in CITIES])
         city_lng = np.array([c.lng for c in CITIES])
         city_pop = np.array([c.population_m for c in CITIES])
-        self.city_distance_km = haversine_km(
+        self.city_distance_km = haversine_km_array(
             city_lat[:, None], city_lng[:, None], city_lat[None, :], city_lng[None, :]
         )
         # The draws come in this order from one generator: the same seed gives the same population.
@@ -439,7 +431,7 @@ def _device(os_name: str, app_version: str, model: str) -> str:
 
 def nearest_city(lat: float, lng: float) -> tuple[City, float]:
     """The closest city of CITIES and its distance in km."""
-    d = [float(haversine_km(lat, lng, c.lat, c.lng)) for c in CITIES]
+    d = [float(haversine_km_array(lat, lng, c.lat, c.lng)) for c in CITIES]
     i = int(np.argmin(d))
     return CITIES[i], d[i]
 

@@ -2,7 +2,10 @@
 
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
       -> groupBy(customer bucket).transformWithState(FraudDetector, EventTime), state per customer
-      -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) or a JSON-lines file;
+      -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
+                       decisions to darooghe.fraud_decisions in one Kafka transaction per batch
+                       (exactly once, darooghe.streaming.sinks.TransactionalTopicSink), or to
+                       JSON-lines files;
                        transactions behind the watermark to darooghe.late_transactions (key
                        customer_id) or a JSON-lines file beside it (darooghe.fraud.late);
                        redelivered rows counted
@@ -26,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from darooghe.config import Settings
+from darooghe.fraud.decisions import DECISIONS_SIDE, BatchDecider
 from darooghe.fraud.late import with_batch_id
 from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
 from darooghe.kafka_io import ensure_topics
@@ -39,7 +43,14 @@ from darooghe.streaming.fraud_processor import (
 )
 from darooghe.streaming.options import DEFAULT_LATENESS_MS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
-from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
+from darooghe.streaming.sinks import (
+    JsonLinesSink,
+    KafkaTopicSink,
+    TransactionalTopicSink,
+    checkpoint_epoch,
+    side_output_path,
+    transactional_id_for,
+)
 from darooghe.streaming.sources import (
     FRAUD_FIELDS_SCHEMA,
     SourceConfig,
@@ -47,7 +58,7 @@ from darooghe.streaming.sources import (
     read_records,
     workdir_for,
 )
-from darooghe.topics import BY_NAME, FRAUD_ALERTS, LATE_TRANSACTIONS
+from darooghe.topics import BY_NAME, FRAUD_ALERTS, FRAUD_DECISIONS, LATE_TRANSACTIONS
 from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
@@ -72,6 +83,7 @@ class FraudJobConfig:
     progress_file: Path | None = None
     alerts_topic: str = FRAUD_ALERTS.name
     late_topic: str = LATE_TRANSACTIONS.name
+    decisions_topic: str = FRAUD_DECISIONS.name
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -94,6 +106,7 @@ class FraudCounters:
     alerts: int = 0
     late: int = 0
     duplicates: int = 0
+    decisions: int = 0
     by_rule: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
@@ -102,6 +115,7 @@ class FraudCounters:
             "alerts": self.alerts,
             "late_rows": self.late,
             "duplicate_rows": self.duplicates,
+            "decisions": self.decisions,
             "alerts_by_rule": dict(self.by_rule),
         }
 
@@ -160,8 +174,11 @@ class FraudBatchWriter:
         refresher: ProfileRefresher,
         counters: FraudCounters,
         log=print,
+        decide=None,
     ) -> None:
         self.cfg = cfg
+        #: alert values -> decision records, written with the alerts (darooghe.fraud.decisions)
+        self.decide = decide
         self.sink = sink
         self.late_sink = late_sink
         self.refresher = refresher
@@ -175,7 +192,10 @@ class FraudBatchWriter:
         alerts = [r for r in rows if r.kind == ALERT]
         late = [r for r in rows if r.kind == LATE]
         duplicates = [r for r in rows if r.kind == DUPLICATE]
-        written = self.sink.write(batch_id, [(r.customer_id, r.value) for r in alerts])
+        decisions = self.decide([r.value for r in alerts]) if self.decide else []
+        written = self.sink.write(
+            batch_id, [(r.customer_id, r.value) for r in alerts], side={DECISIONS_SIDE: decisions}
+        )
         published = 0
         if late:
             records = [(r.customer_id, with_batch_id(r.value, batch_id)) for r in late]
@@ -186,6 +206,7 @@ class FraudBatchWriter:
         # What reached the late topic (or file): a batch re-run into the file sink writes nothing.
         self.counters.late += published
         self.counters.duplicates += len(duplicates)
+        self.counters.decisions += len(decisions) if written else 0
         self.counters.by_rule.update(r.rule for r in alerts)
         if alerts or duplicates:
             rules = Counter(r.rule for r in alerts)
@@ -228,6 +249,17 @@ class FraudRun:
         self.spark.streams.removeListener(self.listener)
 
 
+def decider(cfg: FraudJobConfig, settings: Settings) -> BatchDecider:
+    """Decisions scored with the rule history: the rule-set topic in Kafka mode (re-read every
+    30 s), the default history for a file replay (which needs no broker)."""
+    from darooghe.fraud.rule_store import load_rule_history
+    from darooghe.fraud.ruleset import DEFAULT_HISTORY
+
+    if cfg.output is not None:
+        return BatchDecider(lambda: DEFAULT_HISTORY)
+    return BatchDecider(lambda: load_rule_history(settings))
+
+
 def start_fraud_query(
     spark: SparkSession, cfg: FraudJobConfig, settings: Settings, log=print
 ) -> FraudRun:
@@ -244,10 +276,18 @@ def start_fraud_query(
     else:
         # A project topic is created when missing (a home whose services were started before the
         # late topic existed); any other topic must exist (KafkaTopicSink checks).
-        project = [BY_NAME[t] for t in (cfg.alerts_topic, cfg.late_topic) if t in BY_NAME]
+        outputs = (cfg.alerts_topic, cfg.late_topic, cfg.decisions_topic)
+        project = [BY_NAME[t] for t in outputs if t in BY_NAME]
         if project:
             ensure_topics(project, settings)
-        sink = KafkaTopicSink(cfg.alerts_topic, settings)
+        sink = TransactionalTopicSink(
+            cfg.alerts_topic,
+            settings,
+            transactional_id_for(cfg.workdir),
+            side_topics={DECISIONS_SIDE: cfg.decisions_topic},
+            epoch=lambda: checkpoint_epoch(cfg.checkpoint_dir),
+        )
+        log(f"{QUERY}: alerts committed up to batch {sink.committed_batch} (transactional sink)")
         late_sink = KafkaTopicSink(cfg.late_topic, settings)
     counters = FraudCounters()
     recorder = ProgressRecorder(
@@ -268,7 +308,11 @@ def start_fraud_query(
     writer = (
         alert_stream(spark, cfg, settings)
         .writeStream.queryName(QUERY)
-        .foreachBatch(FraudBatchWriter(cfg, sink, late_sink, refresher, counters, log))
+        .foreachBatch(
+            FraudBatchWriter(
+                cfg, sink, late_sink, refresher, counters, log, decide=decider(cfg, settings)
+            )
+        )
         .option("checkpointLocation", str(cfg.checkpoint_dir))
     )
     if cfg.source.available_now:

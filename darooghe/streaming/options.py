@@ -129,6 +129,11 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
             "darooghe.late_transactions; with --output they go to FILE.late_transactions.jsonl)",
         )
         p.add_argument(
+            "--decisions-topic",
+            help="topic of the REVIEW/BLOCK decisions without --output (default "
+            "darooghe.fraud_decisions; with --output they go to FILE.fraud_decisions.jsonl)",
+        )
+        p.add_argument(
             "--profiles",
             type=Path,
             help="JSONL of {customer_id, avg_amount} instead of MongoDB customer_profiles",
@@ -167,7 +172,7 @@ def _source(args):
 
 def fraud_config_from_args(args, settings):
     from darooghe.streaming import fraud_job
-    from darooghe.topics import FRAUD_ALERTS, LATE_TRANSACTIONS
+    from darooghe.topics import FRAUD_ALERTS, FRAUD_DECISIONS, LATE_TRANSACTIONS
 
     source = _source(args)
     default = fraud_job.default_workdir(settings, source, args.output)
@@ -183,6 +188,7 @@ def fraud_config_from_args(args, settings):
         progress_file=_progress_file(settings, fraud_job.JOB, args, workdir),
         alerts_topic=args.alerts_topic or FRAUD_ALERTS.name,
         late_topic=args.late_topic or LATE_TRANSACTIONS.name,
+        decisions_topic=args.decisions_topic or FRAUD_DECISIONS.name,
     )
 
 

@@ -1,0 +1,119 @@
+"""Decisions per alerted transaction: scored with the rule set, only REVIEW/BLOCK published, sunk
+into MongoDB (latest per transaction) and charted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from darooghe.fraud.alerts import alert_id
+from darooghe.fraud.decisions import BatchDecider, decide_transactions
+from darooghe.fraud.ruleset import BLOCK, DEFAULT_HISTORY, REVIEW
+from darooghe.fraud.txn import iso_ms
+from darooghe_tests.fraud_streams import MIN, T0
+
+
+def alert(tid, rule, severity, ms=0, customer="cust_1", **extra) -> dict:
+    return {
+        "alert_id": alert_id(rule, tid),
+        "rule": rule,
+        "transaction_id": tid,
+        "customer_id": customer,
+        "event_time": iso_ms(T0 + ms),
+        "detected_at": iso_ms(T0 + ms + 1000),
+        "evidence": {},
+        "severity": severity,
+        **extra,
+    }
+
+
+def test_scores_group_alerts_by_transaction_and_keep_review_and_block():
+    history = DEFAULT_HISTORY.with_version(
+        DEFAULT_HISTORY.latest.changed(2, T0 + 10 * MIN, block_score=100)
+    )
+    alerts = [
+        alert("t1", "VELOCITY", "medium", risk_level=2),  # 50 + 10 = 60: REVIEW
+        alert("t2", "GEO_IMPOSSIBLE", "high", risk_level=1),  # 80 + 5: BLOCK under v1
+        alert("t2", "VELOCITY", "low", risk_level=1),  # + 30 = 115
+        alert("t3", "AMOUNT_ANOMALY", "high", ms=11 * MIN, risk_level=1),  # 85 < 100 under v2
+        alert("t4", "VELOCITY", "low"),  # 30 + 5 (no risk_level: the lowest) = 35: APPROVE
+        alert("t5", "VELOCITY", "high", ms=11 * MIN, rule_set_version=1),  # named version: BLOCK
+    ]
+    decided = {d["transaction_id"]: d for d in decide_transactions(alerts, history, T0)}
+    assert set(decided) == {"t1", "t2", "t3", "t5"}
+    assert (decided["t1"]["score"], decided["t1"]["decision"]) == (60, REVIEW)
+    assert (decided["t2"]["score"], decided["t2"]["decision"]) == (115, BLOCK)
+    assert [r["rule"] for r in decided["t2"]["rules"]] == ["GEO_IMPOSSIBLE", "VELOCITY"]
+    assert decided["t2"]["rules"][0]["severity"] == "high"
+    assert (decided["t3"]["decision"], decided["t3"]["rule_set_version"]) == (REVIEW, 2)
+    assert (decided["t5"]["decision"], decided["t5"]["rule_set_version"]) == (BLOCK, 1)
+    assert decided["t1"]["customer_id"] == "cust_1" and decided["t1"]["decided_at"] == iso_ms(T0)
+
+
+def test_batch_decider_rereads_the_history_at_most_every_refresh():
+    loads = []
+
+    def load():
+        loads.append(1)
+        return DEFAULT_HISTORY
+
+    decide = BatchDecider(load, refresh_s=3600)
+    assert decide([]) == [] and not loads  # no alerts: nothing read
+    records = decide([json.dumps(alert("t1", "GEO_IMPOSSIBLE", "high"))])
+    decide([json.dumps(alert("t2", "GEO_IMPOSSIBLE", "high"))])
+    assert len(loads) == 1
+    key, value = records[0]
+    assert key == "cust_1" and json.loads(value)["decision"] == BLOCK
+
+
+@pytest.mark.integration
+def test_decisions_sink_keeps_the_latest_per_transaction_and_the_chart_counts_them(
+    stack, mongo_db, unique_topic
+):
+    import dagster as dg
+    from confluent_kafka import Producer
+
+    from darooghe.charts import catalog
+    from darooghe_assets.assets.fraud_rules import fraud_decisions_sink_asset
+    from darooghe_assets.resources import KafkaResource, MongoResource
+
+    topic = unique_topic("decisions", 2)
+    values = decide_transactions(
+        [
+            alert("t1", "VELOCITY", "medium", risk_level=2),
+            alert("t2", "GEO_IMPOSSIBLE", "high", ms=90 * MIN, customer="cust_2"),
+        ],
+        DEFAULT_HISTORY,
+        T0 + 100 * MIN,
+    )
+    later = decide_transactions(
+        [alert("t1", "VELOCITY", "medium", risk_level=2), alert("t1", "GEO_IMPOSSIBLE", "high")],
+        DEFAULT_HISTORY,
+        T0 + 101 * MIN,
+    )
+    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap})
+    for v in [*values, *later, {"transaction_id": "t9", "decision": "MAYBE"}]:
+        producer.produce(topic, key=b"k", value=json.dumps(v).encode(), partition=0)
+    producer.flush(10)
+    asset = fraud_decisions_sink_asset(
+        topic,
+        dg.AssetKey("test_fraud_decisions"),
+        "fraud_decisions",
+        dead_letter_topic=unique_topic("decisions.dlq"),
+    )
+    resources = {
+        "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
+        "mongo": MongoResource(uri=stack.mongo_uri, database=stack.mongo_db),
+    }
+    result = dg.materialize([asset], resources=resources)
+    meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
+    assert meta["records_read"].value == 4 and meta["records_dead_lettered"].value == 1
+    docs = {d["_id"]: d for d in mongo_db["fraud_decisions"].find()}
+    assert set(docs) == {"t1", "t2"}
+    assert (docs["t1"]["decision"], docs["t1"]["score"]) == (BLOCK, 140)  # the later one
+    assert docs["t2"]["event_hour"] == 11 and docs["t2"]["decided_at"].minute == 40
+
+    chart = catalog.chart_spec("fraud_decisions").build(mongo_db)
+    assert not chart.empty and chart.rows_read == 2
+    assert "Transactions decided: BLOCK 2" in chart.note()
