@@ -180,7 +180,7 @@ def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) 
 #: What the fraud rules read of a transaction: parsing only these fields is measurably cheaper.
 FRAUD_FIELDS_SCHEMA = (
     "transaction_id string, timestamp string, customer_id string, amount long, "
-    "location struct<lat: double, lng: double>"
+    "location struct<lat: double, lng: double>, risk_level int"
 )
 
 
