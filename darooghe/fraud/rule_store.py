@@ -16,12 +16,11 @@ empty (or missing) topic means the default history and the first published chang
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
-from typing import ClassVar
 
 from darooghe.config import Settings, load_settings
+from darooghe.fraud.rule_snapshot import RuleSnapshot
 from darooghe.fraud.ruleset import (
     DEFAULT_HISTORY,
     DEFAULT_RULESET,
@@ -171,37 +170,6 @@ class RuleSource:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
-
-
-class RuleSnapshot:
-    """The history file the stateful processor reads (RuleHistory.to_json), like the profiles
-    snapshot: written by the driver (write + atomic rename), re-read by a task when it changed."""
-
-    _cache: ClassVar[dict[str, tuple[int, RuleHistory]]] = {}  # per Python worker
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-
-    def write(self, history: RuleHistory) -> None:
-        target = Path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_text(history.to_json(), encoding="utf-8")
-        os.replace(tmp, target)
-
-    def read(self) -> RuleHistory:
-        """The current snapshot; a missing file is the default history."""
-        try:
-            mtime = os.stat(self.path).st_mtime_ns
-        except FileNotFoundError:
-            return DEFAULT_HISTORY
-        cached = self._cache.get(self.path)
-        if cached is not None and cached[0] == mtime:
-            return cached[1]
-        with open(self.path, encoding="utf-8") as fh:
-            history = RuleHistory.from_json(fh.read())
-        self._cache[self.path] = (mtime, history)
-        return history
 
 
 class RuleRefresher:

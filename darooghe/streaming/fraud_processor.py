@@ -4,7 +4,7 @@ The grouping key is a fixed bucket of customers (`customer_bucket`, BUCKETS of t
 gets the bucket's new rows of the micro-batch as Arrow-backed pandas frames and judges them all at
 once with `darooghe.fraud.columnar.judge` (vectorised: one sort, `searchsorted` counts, a numpy
 haversine over each customer's horizon neighbours), with the rule history of the snapshot the task
-read when it started (`darooghe.fraud.rule_store.RuleSnapshot`) and the customers' averages
+read when it started (`darooghe.fraud.rule_snapshot.RuleSnapshot`) and the customers' averages
 (`darooghe.fraud.profiles.ProfileSnapshot`).
 
 State, per bucket: MapState `held_slices`, key = the start of a SLICE_MS slice of event time, value
@@ -44,7 +44,7 @@ from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 from darooghe.fraud.columnar import NO_RISK, Judgment, Rows, decode_rows, encode_rows, judge
 from darooghe.fraud.late import late_value
 from darooghe.fraud.profiles import ProfileSnapshot
-from darooghe.fraud.rule_store import RuleSnapshot
+from darooghe.fraud.rule_snapshot import RuleSnapshot
 from darooghe.fraud.ruleset import DEFAULT_HISTORY
 from darooghe.fraud.txn import iso_ms
 
