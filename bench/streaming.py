@@ -233,6 +233,14 @@ def stop_validator(proc) -> None:
         proc.wait(10)
 
 
+def batch_durations(progress: list[dict]) -> dict:
+    """Micro-batches with input while events were produced live: how many, median and max ms."""
+    ms = [p["durationMs"]["triggerExecution"] for p in progress if p["numInputRows"] > 0]
+    if not ms:
+        return {}
+    return {"batches": len(ms), "batch_ms_p50": statistics.median(ms), "batch_ms_max": max(ms)}
+
+
 def batch_breakdown(progress: list[dict]) -> dict:
     """Median per micro-batch (after the first) of Spark's phases and stateful-operator metrics."""
     steady = [p for p in progress if p["numInputRows"] > 0][1:]
@@ -378,6 +386,7 @@ def main() -> int:
         replay = Events(seed=1)
         n_alerts = sum(replay.make(0)[3] for _ in range(int((WARMUP_S + args.seconds) * args.rate)))
         alerts = read_output(settings, names["alerts1"], n_alerts, timeout=60)
+        live_batches = [json.loads(p.json) for p in run.query.recentProgress]
         stop_between_batches(run.query)
         run.close()
         if validator:
@@ -388,6 +397,7 @@ def main() -> int:
             **percentiles(lat),
             "alerts": len(alerts),
             "expected_alerts": n_alerts,
+            **batch_durations(live_batches),
         }
         print(f"fraud job latency at {args.rate}/s: {results['fraud_latency']}", flush=True)
 
