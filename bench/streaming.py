@@ -23,7 +23,7 @@ settings (the dev stack by default), deleted at the end.
 Events: 50,000 customers (about one payment per customer per minute at 1,000 events/s).
 After the sustained run of the fraud job, Spark's own figures for its micro-batches (median per
 batch of each `durationMs` phase and of the stateful operator's metrics) say where a batch's time
-goes on the JVM side (the Python worker's share is measured with py-spy: bench/README.md).
+goes on the JVM side (the Python worker's share is measured with py-spy: README, Tests and benchmarks).
 Targets (issue 13): fraud p99 <= 2 s at 1,000 events/s with the validator; >= 20,000 events/s
 sustained and >= 0.4 x the passthrough.
 """

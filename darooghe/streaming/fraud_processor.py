@@ -12,7 +12,7 @@ State, per bucket: MapState `held_slices`, key = the start of a SLICE_MS slice o
 time, location, amount, risk_level, alerted bits). Why slices of a bucket rather than a window per
 customer: every state call is a round trip between the Python worker and the JVM, and the profile
 of the per-customer layout (one MapState entry per customer: a read and a write per customer per
-batch) spent 61 % of the Python worker's time in them (bench/README.md). Now a batch costs per
+batch) spent 62 % of the Python worker's time in them (README, bench.streaming). A batch costs per
 bucket one iteration of the map (a few Arrow-sized fetches), one write per slice that changed
 (new rows land in the latest one or two slices) and the timer check: about 5 calls per bucket,
 whatever the number of customers. BUCKETS and SLICE_MS are part of the checkpoint: changing them
