@@ -112,12 +112,7 @@ def bench_kafka(args, settings) -> dict:
         topic = names[1]
         t0 = time.perf_counter()
         for i, (value, key, ts, headers) in enumerate(payloads):
-            while True:
-                try:
-                    producer.produce(topic, value, key, timestamp=ts, headers=headers)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            kafka_io.produce_when_room(producer, topic, value, key, ts, headers)
             if i % 20_000 == 0:
                 producer.poll(0)
         remaining = producer.flush(120)

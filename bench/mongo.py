@@ -41,6 +41,7 @@ from darooghe.schema import (
     MERCHANT_CATEGORIES,
     PAYMENT_METHODS,
     STATUSES,
+    format_timestamp,
 )
 from darooghe.services import ferretdb, postgres, stack
 from darooghe.services.process import ManagedProcess
@@ -69,7 +70,7 @@ def transaction_documents(n: int, seed: int = 1) -> Iterator[list[dict]]:
             {
                 "_id": tid,
                 "transaction_id": tid,
-                "timestamp": t.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "timestamp": format_timestamp(t),
                 "customer_id": f"cust_{rng.randrange(CUSTOMERS)}",
                 "merchant_id": f"merch_{rng.randrange(MERCHANTS)}",
                 "merchant_category": MERCHANT_CATEGORIES[i % len(MERCHANT_CATEGORIES)],

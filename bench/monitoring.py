@@ -18,7 +18,7 @@ its REST API) consuming the validator's output.
    seconds) and not at all (the baseline), in alternating rounds of one run, and the medians'
    ratios. Modes are switched by rewriting the stack Prometheus's configuration and reloading it
    (SIGHUP, as `darooghe services up` does); its own configuration is restored at the end.
-Target (issue 11): scraping costs the pipeline <= 5% throughput (ratio >= 0.95).
+Target: scraping costs the pipeline <= 5% throughput (ratio >= 0.95).
 Beside each throughput the CPU the exporter and Prometheus used during the run, as a share of it
 and the pipeline's (validator, broker, fraud job): what scraping takes from a CPU-bound machine,
 a figure far less noisy than throughput on a shared one (slightly low: the broker's work for the

@@ -52,6 +52,7 @@ from darooghe.kafka_io import (
     consumer_config,
     ensure_topics,
     existing_topics,
+    produce_when_room,
     producer_config,
 )
 from darooghe.topics import Topic
@@ -121,12 +122,7 @@ def preload(settings, topic: str, n: int, rate: int, events: Events) -> None:
     for i in range(n):
         ts = start + i * 1000 // rate
         key, value, _, _ = events.make(ts)
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value, timestamp=ts)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_when_room(producer, topic, value, key, ts)
         if i % 10_000 == 0:
             producer.poll(0)
     producer.flush(60)

@@ -9,7 +9,7 @@ kind), then, in alternating rounds on that same input:
 - raw-txn: the same loop with one Kafka transaction per batch (what exactly-once costs);
 - validator: the real service (darooghe.validation.service.Validator), exactly once.
 Each run uses its own consumer group; its rate is records / (last commit or flush - first record).
-Targets (issue 4): validator >= 30,000 events/s and >= 0.5 x the raw loop.
+Targets: validator >= 30,000 events/s and >= 0.5 x the raw loop.
 The bench topics are deleted at the end.
 """
 
@@ -27,6 +27,7 @@ from darooghe.kafka_io import (
     admin_client,
     consumer_config,
     ensure_topics,
+    produce_when_room,
     producer_config,
     round_trip,
 )
@@ -51,14 +52,7 @@ def preload(settings, topic: str, n: int) -> tuple[float, int]:
 
     t0 = time.monotonic()
     for s in records:
-        while True:
-            try:
-                producer.produce(
-                    topic, s.value, s.key, timestamp=s.timestamp, on_delivery=on_delivery
-                )
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_when_room(producer, topic, s.value, s.key, s.timestamp, on_delivery=on_delivery)
     if producer.flush(120) or failed:
         raise SystemExit(f"pre-load of {topic} failed: {len(failed)} errors, first {failed[:1]}")
     return n / (time.monotonic() - t0), sum(1 for s in records if s.expected_codes)
@@ -90,15 +84,9 @@ def raw_loop(
             for m in msgs:
                 if m.error():
                     continue
-                try:
-                    producer.produce(
-                        sink, m.value(), m.key(), timestamp=m.timestamp()[1], headers=m.headers()
-                    )
-                except BufferError:
-                    producer.poll(0.05)
-                    producer.produce(
-                        sink, m.value(), m.key(), timestamp=m.timestamp()[1], headers=m.headers()
-                    )
+                produce_when_room(
+                    producer, sink, m.value(), m.key(), m.timestamp()[1], m.headers()
+                )
                 offsets[m.partition()] = m.offset() + 1
                 done += 1
             if transactional:

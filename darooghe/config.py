@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +30,15 @@ class ConfigError(ValueError):
     """A configuration value from the environment that cannot be used."""
 
 
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
+def _env(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name)
     return default if value is None or value == "" else value
 
 
-def _env_int(name: str, default: int, low: int = 1, high: int = 65535) -> int:
-    raw = _env(name, str(default))
+def _env_int(
+    environ: Mapping[str, str], name: str, default: int, low: int = 1, high: int = 65535
+) -> int:
+    raw = _env(environ, name, str(default))
     try:
         value = int(raw)
     except ValueError:
@@ -154,38 +157,51 @@ class Settings:
         return f"{self.kafka_host}:{self.kafka_port}"
 
 
-def load_settings() -> Settings:
-    """Read the settings from the environment now (not at import, so tests can change it)."""
-    home = Path(_env("DAROOGHE_HOME", str(REPO_ROOT / ".darooghe"))).expanduser().resolve()
-    build = Path(_env("DAROOGHE_BUILD", str(REPO_ROOT / "build"))).expanduser().resolve()
-    kafka_host = _env("DAROOGHE_KAFKA_HOST", "127.0.0.1")
-    kafka_port = _env_int("DAROOGHE_KAFKA_PORT", 9092)
-    mongo_host = _env("DAROOGHE_MONGO_HOST", "127.0.0.1")
-    mongo_port = _env_int("DAROOGHE_MONGO_PORT", 27017)
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from the environment now (not at import, so tests can change it).
+
+    `environ` (default: the process environment) lets a caller, such as the code location's
+    settings resource, give its own values for some variables without writing os.environ.
+    """
+    environ = os.environ if environ is None else environ
+    home = Path(_env(environ, "DAROOGHE_HOME", str(REPO_ROOT / ".darooghe"))).expanduser().resolve()
+    build = Path(_env(environ, "DAROOGHE_BUILD", str(REPO_ROOT / "build"))).expanduser().resolve()
+    kafka_host = _env(environ, "DAROOGHE_KAFKA_HOST", "127.0.0.1")
+    kafka_port = _env_int(environ, "DAROOGHE_KAFKA_PORT", 9092)
+    mongo_host = _env(environ, "DAROOGHE_MONGO_HOST", "127.0.0.1")
+    mongo_port = _env_int(environ, "DAROOGHE_MONGO_PORT", 27017)
     return Settings(
         home=home,
         build=build,
         kafka_host=kafka_host,
         kafka_port=kafka_port,
-        kafka_controller_port=_env_int("DAROOGHE_KAFKA_CONTROLLER_PORT", 9093),
-        kafka_heap=_env("DAROOGHE_KAFKA_HEAP", "512m"),
+        kafka_controller_port=_env_int(environ, "DAROOGHE_KAFKA_CONTROLLER_PORT", 9093),
+        kafka_heap=_env(environ, "DAROOGHE_KAFKA_HEAP", "512m"),
         # A cluster (docker-compose) sets the bootstrap list directly.
-        kafka_bootstrap=_env("DAROOGHE_KAFKA_BOOTSTRAP", f"{kafka_host}:{kafka_port}"),
-        kafka_replication=_env_int("DAROOGHE_KAFKA_REPLICATION", 1, 1, 5),
+        kafka_bootstrap=_env(environ, "DAROOGHE_KAFKA_BOOTSTRAP", f"{kafka_host}:{kafka_port}"),
+        kafka_replication=_env_int(environ, "DAROOGHE_KAFKA_REPLICATION", 1, 1, 5),
         mongo_host=mongo_host,
         mongo_port=mongo_port,
-        postgres_port=_env_int("DAROOGHE_POSTGRES_PORT", 5432),
-        mongo_uri=_env("DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),
-        mongo_db=_env("DAROOGHE_MONGO_DB", "darooghe"),
-        spark_master=_env("DAROOGHE_SPARK_MASTER", "local[2]"),
-        spark_driver_memory=_env("DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
-        spark_shuffle_partitions=_env_int("DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000),
-        dagster_port=_env_int("DAROOGHE_DAGSTER_PORT", 3000),
-        monitor_port=_env_int("DAROOGHE_MONITOR_PORT", 9108),
-        python=_env("PYSPARK_PYTHON", sys.executable),
-        max_record_bytes=_env_int(
-            "DAROOGHE_MAX_RECORD_BYTES", DEFAULT_MAX_RECORD_BYTES, MIN_RECORD_LIMIT, MAX_RECORD_LIMIT
+        postgres_port=_env_int(environ, "DAROOGHE_POSTGRES_PORT", 5432),
+        mongo_uri=_env(environ, "DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),
+        mongo_db=_env(environ, "DAROOGHE_MONGO_DB", "darooghe"),
+        spark_master=_env(environ, "DAROOGHE_SPARK_MASTER", "local[2]"),
+        spark_driver_memory=_env(environ, "DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=_env_int(
+            environ, "DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000
         ),
-        clock_skew_ms=_env_int("DAROOGHE_CLOCK_SKEW_MS", DEFAULT_CLOCK_SKEW_MS, 0, MAX_CLOCK_SKEW_MS),
-        prometheus_port=_env_int("DAROOGHE_PROMETHEUS_PORT", 9090),
+        dagster_port=_env_int(environ, "DAROOGHE_DAGSTER_PORT", 3000),
+        monitor_port=_env_int(environ, "DAROOGHE_MONITOR_PORT", 9108),
+        python=_env(environ, "PYSPARK_PYTHON", sys.executable),
+        max_record_bytes=_env_int(
+            environ,
+            "DAROOGHE_MAX_RECORD_BYTES",
+            DEFAULT_MAX_RECORD_BYTES,
+            MIN_RECORD_LIMIT,
+            MAX_RECORD_LIMIT,
+        ),
+        clock_skew_ms=_env_int(
+            environ, "DAROOGHE_CLOCK_SKEW_MS", DEFAULT_CLOCK_SKEW_MS, 0, MAX_CLOCK_SKEW_MS
+        ),
+        prometheus_port=_env_int(environ, "DAROOGHE_PROMETHEUS_PORT", 9090),
     )

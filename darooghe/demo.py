@@ -1,20 +1,14 @@
-"""The end-to-end demo: every part of the pipeline on the local stack, then a summary.
+"""The parts of the end-to-end demo that need no Dagster: its options, progress, waits and summary.
 
-Order matters, and follows the data: a seeded history is backfilled (through the Dagster asset),
-the validator routes it, the batch job builds the lake and the customer profiles the fraud job
-needs, the streaming jobs start, the live generator adds a couple of minutes of traffic with
-injected fraud and invalid events, and once the validator and the streams have caught up every
-remaining asset is materialised: sinks, batch refresh, storage, charts and the dashboard.
-
-Each step prints what it does and how long it took. Materialisations go through the Dagster
-instance of this home, so `make ui` shows them afterwards. The services, the validator and the
-streaming jobs stay up after the demo; `make down` stops everything.
+The demo itself (darooghe_assets/demo.py) drives the Dagster assets and jobs, so it lives in the
+code location; this core package never imports the code location (`darooghe demo` runs it as a
+program, `python -m darooghe_assets.demo`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -24,13 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from darooghe import kafka_io, topics
-from darooghe.config import Settings, load_settings
+from darooghe.config import Settings
 from darooghe.schema import ERROR_CODES, FRAUD_RULES
-from darooghe.services import stack
 
 VALIDATOR_GROUP = "darooghe-validator"
-#: The console shows the assets' own INFO lines, not Dagster's DEBUG events (the UI keeps them all).
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 @dataclass
@@ -42,6 +33,38 @@ class DemoOptions:
     fraud_rate: float = 0.05
     seed: int = 7
     wait_timeout: float = 300.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The demo's knobs, for `darooghe demo` and `python -m darooghe_assets.demo` alike."""
+    d = DemoOptions()
+    add = parser.add_argument
+    add("--history-days", type=int, default=d.history_days, help=f"days of history (default {d.history_days})")
+    add("--history-rate", type=float, default=d.history_rate, help=f"history events per minute (default {d.history_rate:g})")
+    add("--live-seconds", type=int, default=d.live_seconds, help=f"live phase length (default {d.live_seconds})")
+    add("--live-rate", type=float, default=d.live_rate, help=f"live events per minute (default {d.live_rate:g})")
+    add("--fraud-rate", type=float, default=d.fraud_rate, help=f"live fraud share (default {d.fraud_rate:g})")
+    add("--seed", type=int, default=d.seed)
+
+
+def options_from_args(args: argparse.Namespace) -> DemoOptions:
+    return DemoOptions(
+        history_days=args.history_days,
+        history_rate=args.history_rate,
+        live_rate=args.live_rate,
+        live_seconds=args.live_seconds,
+        fraud_rate=args.fraud_rate,
+        seed=args.seed,
+    )
+
+
+def options_argv(opts: DemoOptions) -> list[str]:
+    """The command line that add_arguments parses back into `opts`."""
+    return [
+        "--history-days", str(opts.history_days), "--history-rate", repr(opts.history_rate),
+        "--live-seconds", str(opts.live_seconds), "--live-rate", repr(opts.live_rate),
+        "--fraud-rate", repr(opts.fraud_rate), "--seed", str(opts.seed),
+    ]  # fmt: skip
 
 
 @dataclass
@@ -65,11 +88,11 @@ def step(title: str):
     print(f"    done in {time.monotonic() - t0:.1f} s", flush=True)
 
 
-def _cli(*args: str) -> list[str]:
+def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "darooghe.cli", *args]
 
 
-def _run(argv: list[str]) -> None:
+def run_foreground(argv: list[str]) -> None:
     """Run a CLI step in the foreground, its progress lines indented under the step."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
@@ -117,42 +140,6 @@ def stream_caught_up(s: Settings, job: str, since: float) -> tuple[bool, str]:
         states.append((name, behind, fresh))
     done = all(fresh and behind == 0 for _, behind, fresh in states)
     return done, ", ".join(f"{n}: {'?' if b is None else b} behind" for n, b, _ in states)
-
-
-def materialize(selection: list, title: str, run_config: dict | None = None) -> None:
-    """Materialise assets in this process through the home's Dagster instance."""
-    import dagster as dg
-
-    from darooghe_assets.definitions import defs
-
-    job = defs.resolve_implicit_global_asset_job_def()
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            asset_selection=selection,
-            run_config={**QUIET_LOGS, **(run_config or {})},
-            raise_on_error=False,
-        )
-    mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-    failed = [e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    print(f"    {title}: {len(mats)} materialisations" + (f", failed steps: {failed}" if failed else ""), flush=True)
-    if failed:
-        raise RuntimeError(f"{title}: steps failed: {', '.join(failed)}")
-
-
-def run_job(name: str) -> None:
-    import dagster as dg
-
-    from darooghe_assets.definitions import defs
-
-    with dg.DagsterInstance.get() as instance:
-        result = defs.resolve_job_def(name).execute_in_process(
-            instance=instance, run_config=QUIET_LOGS, raise_on_error=False
-        )
-    mats = [e for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-    print(f"    job {name}: {len(mats)} materialisations, success={result.success}", flush=True)
-    if not result.success:
-        raise RuntimeError(f"Dagster job {name} failed; see `make ui` for the run's logs")
 
 
 def collect_summary(s: Settings) -> Summary:
@@ -214,99 +201,3 @@ def print_summary(sm: Summary, s: Settings, seconds: float) -> None:
     print(f"  Prometheus  http://127.0.0.1:{s.prometheus_port} (alerts: /alerts, lag: darooghe_kafka_consumer_lag_sum)")
     print(f"  exporter    http://127.0.0.1:{s.monitor_port}/metrics")
     print("Stop everything: `make down`.")
-
-
-def run_demo(opts: DemoOptions | None = None) -> int:
-    from darooghe import dagster_home
-    from darooghe.streaming import service as streams
-    from darooghe_assets import constants as c
-
-    opts = opts or DemoOptions()
-    s = load_settings()
-    t0 = time.monotonic()
-    # Materialisations go to this home's instance, so the UI shows them.
-    os.environ["DAGSTER_HOME"] = dagster_home.prepare(s)["DAGSTER_HOME"]
-
-    with step("1/8 services up: Kafka 4 (KRaft), PostgreSQL + FerretDB, topics"):
-        stack.up(s, log=lambda m: print(f"    {m}", flush=True))
-
-    with step(f"2/8 historical backfill: {opts.history_days} days at {opts.history_rate:g} events/min (seed {opts.seed})"):
-        materialize(
-            [c.HISTORICAL_BACKFILL],
-            "historical_backfill",
-            {
-                "ops": {
-                    "historical_backfill": {
-                        "config": {
-                            "seed": opts.seed,
-                            "days": opts.history_days,
-                            "event_rate": opts.history_rate,
-                        }
-                    }
-                }
-            },
-        )
-
-    with step("3/8 validator (exactly-once, background) routes the history"):
-        from darooghe.services.process import ManagedProcess
-
-        if ManagedProcess("validator", s).pid() is None:
-            _run(_cli("validate", "--source", "kafka", "--detach"))
-        wait_for("validator caught up", lambda: (validator_lag(s) == 0, f"lag {validator_lag(s)}"), opts.wait_timeout)
-
-    with step("4/8 batch: lake, analytics, customer profiles, storage and MongoDB summaries (Spark)"):
-        run_job(c.BATCH_JOB)
-
-    with step("5/8 streaming jobs: fraud detection and live metrics (background Spark)"):
-        for job in ("fraud", "metrics"):
-            pid = streams.start_job(job, [], s)
-            print(f"    stream {job}: " + (f"started pid {pid}" if pid else "already running"), flush=True)
-        mark = time.time()
-        for job in ("fraud", "metrics"):
-            wait_for(f"stream {job} caught up with the history", lambda j=job: stream_caught_up(s, j, mark), opts.wait_timeout)
-        # The history's alerts into MongoDB now, not only in step 7: what an operator looks for first.
-        materialize([c.FRAUD_ALERTS_COLLECTION], "fraud alerts sink")
-        print(f"    first alerts in MongoDB {time.monotonic() - t0:.0f} s after the start", flush=True)
-
-    with step(f"6/8 live generation: {opts.live_seconds} s at {opts.live_rate:g} events/min, fraud rate {opts.fraud_rate:g}"):
-        _run(
-            _cli(
-                "generate", "--mode", "live", "--duration", str(opts.live_seconds),
-                "--event-rate", str(opts.live_rate), "--fraud-rate", str(opts.fraud_rate),
-                "--seed", str(opts.seed),
-            )
-        )
-        wait_for("validator caught up", lambda: (validator_lag(s) == 0, f"lag {validator_lag(s)}"), opts.wait_timeout)
-        mark = time.time()
-        for job in ("fraud", "metrics"):
-            wait_for(f"stream {job} caught up", lambda j=job: stream_caught_up(s, j, mark), opts.wait_timeout)
-
-    with step("7/8 materialise: lake and detailed transactions, MongoDB summaries, sinks, charts, dashboard"):
-        # The analytics ran on the history in step 4 (in production they refresh daily); the live
-        # minutes reach the lake, the 24-hour collection and the summaries through the hourly path.
-        from darooghe_assets.definitions import defs
-
-        graph = defs.resolve_asset_graph()
-        wanted = [c.TRANSACTIONS_LAKE, c.TRANSACTIONS_COLLECTION, c.TRANSACTIONS_RETENTION,
-                  c.SUMMARY_BY_MERCHANT, c.SUMMARY_BY_SEGMENT, c.SUMMARY_BY_PERIOD,
-                  c.COMMISSION_BY_CATEGORY_OVER_TIME]
-        wanted += [
-            key
-            for key in graph.materializable_asset_keys
-            if graph.get(key).group_name in (c.GROUP_SINKS, c.GROUP_CHARTS)
-        ]
-        materialize(wanted, "storage, summaries, sinks and charts")
-
-    with step("8/8 summary"):
-        sm = collect_summary(s)
-        try:
-            from darooghe.charts.browser import inspect_page
-
-            shot = s.home / "artifacts" / "dashboard.png"
-            shot.parent.mkdir(parents=True, exist_ok=True)
-            inspect_page(s.charts_dir / "dashboard.html", screenshot=shot)
-            sm.screenshot = str(shot)
-        except Exception as exc:  # noqa: BLE001 - a missing browser must not fail the demo
-            print(f"    (no dashboard screenshot: {exc})", flush=True)
-    print_summary(sm, s, time.monotonic() - t0)
-    return 0

@@ -1,7 +1,10 @@
-"""Kafka clients built one way: configurations, topic creation, and the dump/replay topic tools.
+"""Kafka clients built one way: configurations, topic creation, offsets and lag, reading a topic
+to its end, producing under back-pressure, and the dump/replay topic tools.
 
 Every producer and consumer of the project gets its base configuration here, so the bootstrap
-address, idempotence and batching are decided once.
+address, idempotence and batching are decided once; so are the rules every Kafka reader shares
+(what a partition's offsets and a group's lag are, when a topic has been read to its end, what a
+full producer queue means), so a change to one of them reaches every caller.
 """
 
 from __future__ import annotations
@@ -9,8 +12,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -22,6 +26,13 @@ from confluent_kafka.admin import (
 from darooghe.config import Settings, load_settings
 from darooghe.records import Record, decode_bytes
 from darooghe.topics import ALL_TOPICS, TIMESTAMP_AFTER_MAX, Topic
+
+#: read_chunks reads and returns a topic this many records at a time at most...
+CHUNK_RECORDS = 20_000
+#: ...and this many bytes of keys and values at most (records may be up to a megabyte each).
+CHUNK_BYTES = 8 * 1024 * 1024
+#: Seconds produce_when_room waits for the producer's I/O thread between two tries.
+QUEUE_FULL_POLL_S = 0.05
 
 
 class UnknownTopicError(LookupError):
@@ -159,21 +170,67 @@ def require_topic(topic: str, settings: Settings | None = None) -> int:
     return have[topic]
 
 
+@dataclass(frozen=True)
+class PartitionOffsets:
+    """One partition's watermarks and, where asked for, a consumer group's committed offset."""
+
+    low: int
+    high: int
+    committed: int | None = None
+
+    @property
+    def lag(self) -> int:
+        """Offsets the group has still to read (see `offsets_behind`)."""
+        return offsets_behind(self.high, self.committed, self.low)
+
+
+def offsets_behind(high: int, committed: int | None, low: int = 0) -> int:
+    """Offsets between where a group resumes and the end of a partition: from its committed offset,
+    or from the low watermark where it has none (auto.offset.reset is earliest). Transaction
+    markers count; `group_lag` counts records."""
+    return max(0, high - (low if committed is None else committed))
+
+
+def committed_offset(tp: TopicPartition | None) -> int | None:
+    """A committed offset, or None where the group has none (librdkafka reports a negative one)."""
+    if tp is None or tp.offset is None or tp.offset < 0:
+        return None
+    return tp.offset
+
+
+def topic_partitions(client: Consumer | AdminClient, topic: str, timeout: float = 10.0) -> list[int]:
+    """The partitions of `topic` as a consumer's or admin client's metadata has them, or
+    UnknownTopicError naming the topic."""
+    meta = client.list_topics(topic, timeout=timeout).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        reason = f" ({meta.error})" if meta is not None and meta.error is not None else ""
+        raise UnknownTopicError(f"unknown topic {topic!r}: the broker has no such topic{reason}")
+    return sorted(meta.partitions)
+
+
+def partition_offsets(
+    consumer: Consumer, topic: str, committed: bool = False, timeout: float = 10.0
+) -> dict[int, PartitionOffsets]:
+    """partition -> PartitionOffsets of `topic`. High is read_committed's end where the consumer
+    is. With `committed`, the committed offsets of the consumer's group.id too: fetched only, the
+    consumer never joins the group."""
+    tps = [TopicPartition(topic, p) for p in topic_partitions(consumer, topic, timeout)]
+    commits = consumer.committed(tps, timeout=timeout) if committed else [None] * len(tps)
+    out: dict[int, PartitionOffsets] = {}
+    for tp, c in zip(tps, commits):
+        low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
+        out[tp.partition] = PartitionOffsets(low, high, committed_offset(c))
+    return out
+
+
 def partition_end_offsets(
     topic: str, settings: Settings | None = None, group_id: str | None = None
 ) -> dict[int, tuple[int, int, int | None]]:
     """partition -> (low, high, committed offset of group_id or None). High is read_committed."""
-    n = require_topic(topic, settings)
     consumer = Consumer(consumer_config(group_id or "darooghe-offsets-probe", settings))
     try:
-        tps = [TopicPartition(topic, p) for p in range(n)]
-        committed = consumer.committed(tps, timeout=10) if group_id else [None] * n
-        out = {}
-        for tp, c in zip(tps, committed):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            off = c.offset if c is not None and c.offset >= 0 else None
-            out[tp.partition] = (low, high, off)
-        return out
+        offsets = partition_offsets(consumer, topic, committed=group_id is not None)
+        return {p: (o.low, o.high, o.committed) for p, o in offsets.items()}
     finally:
         consumer.close()
 
@@ -194,20 +251,14 @@ def group_lag(
     the commit and counts the records it finds; wider gaps are returned as they are (they
     over-count by the markers in them, which is fine for progress).
     """
-    n = require_topic(topic, settings)
     consumer = Consumer(consumer_config(group_id, settings))
     try:
-        tps = [TopicPartition(topic, p) for p in range(n)]
-        committed = consumer.committed(tps, timeout=10)
         lag: dict[int, int] = {}
         probe: dict[int, tuple[int, int]] = {}  # partition -> (commit, high)
-        for tp, c in zip(tps, committed):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            start = c.offset if c is not None and c.offset >= 0 else low
-            gap = max(0, high - start)
-            lag[tp.partition] = gap
-            if 0 < gap <= probe_limit:
-                probe[tp.partition] = (start, high)
+        for p, o in partition_offsets(consumer, topic, committed=True).items():
+            lag[p] = o.lag
+            if 0 < o.lag <= probe_limit:
+                probe[p] = (o.high - o.lag, o.high)
         if probe:
             consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in probe.items()])
             found = dict.fromkeys(probe, 0)
@@ -228,6 +279,74 @@ def group_lag(
         consumer.close()
 
 
+@dataclass
+class Chunk:
+    """Up to a chunk of consumed messages, and per partition the offset to read from after them."""
+
+    messages: list[Message]
+    next_offsets: dict[int, int]
+
+
+def read_chunks(
+    consumer: Consumer,
+    topic: str,
+    start: dict[int, int] | None = None,
+    max_records: int = CHUNK_RECORDS,
+    max_bytes: int = CHUNK_BYTES,
+    idle_timeout: float = 5.0,
+) -> Iterator[Chunk]:
+    """The records of `topic` from `start` (partition -> offset; default: the beginning) to its end
+    now, in chunks of at most `max_records` records or `max_bytes` bytes (at least one record).
+
+    The one way the project reads a topic to its end: a partition is done at its end-of-partition
+    event (the consumer needs enable.partition.eof, as consumer_config sets it); after
+    `idle_timeout` seconds without a record the read ends anyway (read_committed: an open
+    transaction or trailing markers hold the end below the high watermark).
+    Always yields at least one chunk, possibly empty, so the caller learns where the log now begins.
+    Each chunk's `next_offsets` covers every partition. The consumer is assigned explicitly (no
+    group), so nothing is committed to the broker.
+    """
+    start = start or {}
+    next_offsets: dict[int, int] = {}
+    assignment = []
+    for p, o in partition_offsets(consumer, topic).items():
+        # Offsets below `low` were removed by retention; start where the log now begins.
+        begin = max(start.get(p, o.low), o.low)
+        next_offsets[p] = begin
+        if begin < o.high:
+            assignment.append(TopicPartition(topic, p, begin))
+    if not assignment:
+        yield Chunk([], dict(next_offsets))
+        return
+    consumer.assign(assignment)
+    pending = {tp.partition for tp in assignment}
+    messages: list[Message] = []
+    size = 0
+    last_progress = time.monotonic()
+    try:
+        while pending:
+            batch = consumer.consume(min(1000, max_records - len(messages)), timeout=0.5)
+            if not batch and time.monotonic() - last_progress > idle_timeout:
+                break  # read_committed: an open transaction holds the end below the high watermark
+            for m in batch:
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        next_offsets[m.partition()] = max(next_offsets[m.partition()], m.offset())
+                        pending.discard(m.partition())
+                        continue
+                    raise KafkaException(m.error())
+                last_progress = time.monotonic()
+                messages.append(m)
+                size += len(m.value() or b"") + len(m.key() or b"")
+                next_offsets[m.partition()] = m.offset() + 1
+            if len(messages) >= max_records or size >= max_bytes:
+                yield Chunk(messages, dict(next_offsets))
+                messages, size = [], 0
+        yield Chunk(messages, dict(next_offsets))
+    finally:
+        consumer.unassign()
+
+
 def consume_all(
     topic: str,
     settings: Settings | None = None,
@@ -235,39 +354,15 @@ def consume_all(
     idle_timeout: float = 5.0,
 ) -> Iterator[Record]:
     """Read a topic from the beginning to its current end (read_committed), without a group commit."""
-    n = require_topic(topic, settings)
     consumer = Consumer(consumer_config(None, settings))
     try:
-        ends = {}
-        tps = []
-        for p in range(n):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-                tps.append(TopicPartition(topic, p, low))
-        if not tps:
-            return
-        consumer.assign(tps)
-        done: set[int] = set()
         count = 0
-        last = time.monotonic()
-        while len(done) < len(tps):
-            msgs = consumer.consume(10_000, timeout=0.5)
-            if not msgs and time.monotonic() - last > idle_timeout:
-                break  # transaction markers can leave the high watermark past the last record
-            for m in msgs:
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        done.add(m.partition())
-                        continue
-                    raise KafkaException(m.error())
-                last = time.monotonic()
+        for chunk in read_chunks(consumer, topic, idle_timeout=idle_timeout):
+            for m in chunk.messages:
                 yield message_to_record(m)
                 count += 1
                 if max_records is not None and count >= max_records:
                     return
-                if m.offset() + 1 >= ends[m.partition()]:
-                    done.add(m.partition())
     finally:
         consumer.close()
 
@@ -288,6 +383,38 @@ def message_to_record(m) -> Record:
         partition=m.partition(),
         offset=m.offset(),
     )
+
+
+def produce_when_room(
+    producer: Producer,
+    topic: str,
+    value: bytes | str | None,
+    key: bytes | str | None = None,
+    timestamp: int = 0,
+    headers: list | dict | None = None,
+    on_delivery: Callable | None = None,
+    partition: int = -1,
+) -> None:
+    """producer.produce(), waiting while the client's local queue is full.
+
+    BufferError is back-pressure, not a failure: the queue holds what the I/O thread has not sent
+    yet, so polling lets it drain (and serves delivery reports) until the record fits. Parameters
+    are passed by name to produce (timestamp 0 = now, partition -1 = by the partitioner).
+    """
+    while True:
+        try:
+            producer.produce(
+                topic,
+                value,
+                key,
+                partition=partition,
+                timestamp=timestamp,
+                headers=headers,
+                on_delivery=on_delivery,
+            )
+            return
+        except BufferError:
+            producer.poll(QUEUE_FULL_POLL_S)
 
 
 def produce_records(
@@ -312,22 +439,17 @@ def produce_records(
 
     n = 0
     for rec in records:
-        kwargs = {
-            "topic": topic,
-            "key": None if rec.key is None else rec.key.encode(),
-            "value": rec.value.encode(),
-            "timestamp": rec.timestamp,
-            "headers": rec.kafka_headers(),
-            "on_delivery": on_delivery,
-        }
-        if keep_partitions and rec.partition is not None and rec.partition < n_parts:
-            kwargs["partition"] = rec.partition
-        while True:
-            try:
-                producer.produce(**kwargs)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        keep = keep_partitions and rec.partition is not None and rec.partition < n_parts
+        produce_when_room(
+            producer,
+            topic,
+            rec.value.encode(),
+            None if rec.key is None else rec.key.encode(),
+            timestamp=rec.timestamp,
+            headers=rec.kafka_headers(),
+            on_delivery=on_delivery,
+            partition=rec.partition if keep else -1,
+        )
         producer.poll(0)
         n += 1
         if progress and n % 50_000 == 0:

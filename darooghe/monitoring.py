@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Iterator
 
 import psutil
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -33,20 +33,25 @@ def consumer_lags(settings: Settings) -> list[tuple[str, str, int, int]]:
     groups = admin.list_consumer_groups(request_timeout=10).result()
     out = []
     consumer = None
+    ends: dict[str, dict[int, kafka_io.PartitionOffsets]] = {}  # topic -> its partitions' offsets
     try:
         for g in groups.valid:
             futures = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g.group_id)])
             for result in futures.values():
                 committed = result.result().topic_partitions
                 for tp in committed:
-                    if tp.offset < 0:
+                    offset = kafka_io.committed_offset(tp)
+                    if offset is None:
                         continue
                     if consumer is None:
                         from confluent_kafka import Consumer
 
                         consumer = Consumer(kafka_io.consumer_config("darooghe-monitor", settings))
-                    _, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=5)
-                    out.append((g.group_id, tp.topic, tp.partition, max(0, high - tp.offset)))
+                    if tp.topic not in ends:
+                        ends[tp.topic] = kafka_io.partition_offsets(consumer, tp.topic, timeout=5)
+                    end = ends[tp.topic][tp.partition]
+                    lag = kafka_io.offsets_behind(end.high, offset)
+                    out.append((g.group_id, tp.topic, tp.partition, lag))
     finally:
         if consumer is not None:
             consumer.close()

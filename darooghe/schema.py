@@ -1,4 +1,4 @@
-"""The transaction event schema of `darooghe.transactions` (SPEC section 1): one definition.
+"""The transaction event schema of `darooghe.transactions`: one definition.
 
 Field order here is the order the generator writes and the validator normalises to.
 """
@@ -36,14 +36,14 @@ FIELDS = (
     "failure_reason",
 )
 
-# Validation error codes (SPEC section 3).
+# Validation error codes (darooghe.validation.rules).
 ERR_AMOUNT = "ERR_AMOUNT"
 ERR_TIME = "ERR_TIME"
 ERR_DEVICE = "ERR_DEVICE"
 ERR_SCHEMA = "ERR_SCHEMA"
 ERROR_CODES = (ERR_AMOUNT, ERR_TIME, ERR_DEVICE, ERR_SCHEMA)
 
-# Fraud rules (SPEC section 4).
+# Fraud rules (darooghe.fraud.rules).
 VELOCITY = "VELOCITY"
 GEO_IMPOSSIBLE = "GEO_IMPOSSIBLE"
 AMOUNT_ANOMALY = "AMOUNT_ANOMALY"
@@ -76,6 +76,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import msgspec
+import msgspec.inspect
 
 UTC = _dt.UTC
 EPOCH = _dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -168,7 +169,7 @@ def _is_merchant_id(value: str) -> bool:
     return value.startswith("merch_") and value[6:].isdigit() and value.isascii()
 
 
-#: field -> (check, what is expected), for the identifier fields of SPEC section 1.
+#: field -> (check, what is expected), for the identifier fields.
 IDENTIFIER_FORMATS = {
     "transaction_id": (_is_uuid, "a lowercase UUID"),
     "customer_id": (_is_customer_id, "cust_<n>"),
@@ -182,7 +183,7 @@ def identifier_problem(name: str, value: str) -> str | None:
 
 
 def failure_reason_problem(status: object, failure_reason: object) -> str | None:
-    """The cross-field rule of SPEC section 1: failure_reason is null unless the status is declined."""
+    """The cross-field rule: failure_reason is null unless the status is declined."""
     if failure_reason is not None and status != "declined":
         return (
             f"failure_reason: {failure_reason!r} must be null unless status is 'declined' "
@@ -194,7 +195,7 @@ def failure_reason_problem(status: object, failure_reason: object) -> str | None
 # gc=False: a Transaction holds only scalars and the two small structs above, never a cycle,
 # so the garbage collector need not track the millions of them a validator creates.
 class Transaction(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
-    """One transaction of SPEC section 1, typed. Field order is FIELDS (checked at import).
+    """One transaction, typed. Field order is FIELDS (checked at import).
 
     Read one with `Transaction.decode(value)` (raises SchemaError listing every problem) or
     `inspect_transaction(value)` (never raises); write one with `to_json_bytes()`.
@@ -470,13 +471,43 @@ def _describe(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-#: The schema as a Spark DDL string (for `from_json`), kept beside the structure it mirrors.
-#: `timestamp` stays a string: convert it with `to_timestamp` after reading.
-SPARK_DDL = (
-    "transaction_id STRING, timestamp STRING, customer_id STRING, merchant_id STRING, "
-    "merchant_category STRING, payment_method STRING, amount BIGINT, "
-    "location STRUCT<lat: DOUBLE, lng: DOUBLE>, "
-    "device_info STRUCT<os: STRING, app_version: STRING, device_model: STRING>, "
-    "status STRING, commission_type STRING, commission_amount BIGINT, vat_amount BIGINT, "
-    "total_amount BIGINT, customer_type STRING, risk_level INT, failure_reason STRING"
-)
+_INT32 = (-(2**31), 2**31 - 1)
+
+
+def _spark_type(t: msgspec.inspect.Type) -> str:
+    """The Spark SQL type that reads JSON of msgspec type `t` (as Transaction's fields are typed)."""
+    mi = msgspec.inspect
+    if isinstance(t, mi.UnionType):  # `X | None`: Spark columns are nullable anyway
+        (only,) = [u for u in t.types if not isinstance(u, mi.NoneType)]
+        return _spark_type(only)
+    if isinstance(t, (mi.StrType, mi.DateTimeType)):
+        return "STRING"  # an event time stays text: convert it with to_timestamp after reading
+    if isinstance(t, mi.LiteralType) and all(isinstance(v, str) for v in t.values):
+        return "STRING"
+    if isinstance(t, mi.IntType):
+        low = t.ge if t.ge is not None else (t.gt + 1 if t.gt is not None else None)
+        high = t.le if t.le is not None else (t.lt - 1 if t.lt is not None else None)
+        fits = low is not None and high is not None and _INT32[0] <= low and high <= _INT32[1]
+        return "INT" if fits else "BIGINT"
+    if isinstance(t, mi.FloatType):
+        return "DOUBLE"
+    if isinstance(t, mi.StructType):
+        return "STRUCT<" + ", ".join(f"{f.encode_name}: {_spark_type(f.type)}" for f in t.fields) + ">"
+    raise TypeError(f"no Spark type for the msgspec type {t!r}; extend _spark_type")
+
+
+def spark_ddl(fields: tuple[str, ...] = FIELDS) -> str:
+    """`fields` of a transaction (in FIELDS order) as a Spark DDL string for `from_json`.
+
+    Derived from Transaction's annotations, so the streaming jobs, the lake and the batch layer
+    read exactly the schema the validator checks; `timestamp` stays a string.
+    """
+    unknown = set(fields) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"spark_ddl: {sorted(unknown)} are not transaction fields {FIELDS}")
+    types = {f.encode_name: f.type for f in msgspec.inspect.type_info(Transaction).fields}
+    return ", ".join(f"{name} {_spark_type(types[name])}" for name in FIELDS if name in fields)
+
+
+#: The whole transaction as a Spark DDL string (for `from_json`).
+SPARK_DDL = spark_ddl()

@@ -21,7 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-SINK_LOCKS = "sink_locks"
+from darooghe import mongo_collections as mc
+
+SINK_LOCKS = mc.SINK_LOCKS
 #: Seconds a lease lasts without renewal: far longer than one chunk takes.
 LEASE_SECONDS = 300.0
 #: Seconds a run waits for the lease before it gives up.

@@ -26,39 +26,34 @@ be one atomic step; each sink is therefore idempotent when a chunk is read twice
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer
 from pymongo.database import Database
 
+from darooghe import mongo_collections as mc
 from darooghe import topics
-from darooghe.kafka_io import UnknownTopicError, message_to_record
+from darooghe.kafka_io import CHUNK_BYTES, CHUNK_RECORDS, message_to_record, read_chunks
 from darooghe.mongo_write import replace_by_id
 from darooghe.records import Record
+from darooghe.schema import EPOCH, format_timestamp
 from darooghe.sink_dead_letters import DeadLetters
 from darooghe.sink_lock import sink_lease
-
-LIVE_CATEGORY_VOLUME = "live_category_volume"
-LIVE_COMMISSION_BY_TYPE = "live_commission_by_type"
-LIVE_COMMISSION_RATIO = "live_commission_ratio"
-LIVE_TOP_MERCHANTS = "live_top_merchants"
-ERROR_SUMMARY = "error_summary"
-#: consumed offsets of the metric sinks: _id = "<collection>|<topic>", offsets = {"<partition>": next}
-SINK_OFFSETS = "sink_offsets"
+from darooghe.streaming import metric_contract
+from darooghe.streaming.metric_contract import TOP_MERCHANTS_RANKS
 
 #: metrics topic name -> collection it is sunk into
 METRIC_COLLECTIONS = {
-    topics.METRICS_CATEGORY_VOLUME.name: LIVE_CATEGORY_VOLUME,
-    topics.METRICS_COMMISSION_BY_TYPE.name: LIVE_COMMISSION_BY_TYPE,
-    topics.METRICS_COMMISSION_RATIO.name: LIVE_COMMISSION_RATIO,
-    topics.METRICS_TOP_MERCHANTS.name: LIVE_TOP_MERCHANTS,
+    topics.METRICS_CATEGORY_VOLUME.name: mc.LIVE_CATEGORY_VOLUME,
+    topics.METRICS_COMMISSION_BY_TYPE.name: mc.LIVE_COMMISSION_BY_TYPE,
+    topics.METRICS_COMMISSION_RATIO.name: mc.LIVE_COMMISSION_RATIO,
+    topics.METRICS_TOP_MERCHANTS.name: mc.LIVE_TOP_MERCHANTS,
 }
 #: the field that, with the window, identifies one metric value (used only when metric_id is missing)
 METRIC_GROUP_FIELD = {
@@ -67,12 +62,7 @@ METRIC_GROUP_FIELD = {
     topics.METRICS_COMMISSION_RATIO.name: "merchant_category",
     topics.METRICS_TOP_MERCHANTS.name: "merchant_id",
 }
-TOP_MERCHANTS_RANKS = 5
 _WRITE_CHUNK = 1000
-#: A sink reads and writes its topic this many records at a time at most...
-CHUNK_RECORDS = 20_000
-#: ...and this many bytes of keys and values at most (records may be up to a megabyte each).
-CHUNK_BYTES = 8 * 1024 * 1024
 #: Consumer settings of a sink: the client's read-ahead queue bounded near one chunk (its default
 #: is 64 MB), so a backlog is never buffered in full outside the chunk either.
 CONSUMER_CONFIG = {"queued.max.messages.kbytes": 16 * 1024, "fetch.max.bytes": 8 * 1024 * 1024}
@@ -138,95 +128,8 @@ def parse_time(value: object, what: str) -> datetime:
     raise SinkRecordError(f"{what}: expected an ISO-8601 time or epoch milliseconds, got {value!r}")
 
 
-def iso_z(moment: datetime) -> str:
-    """Millisecond ISO-8601 with Z, the project's wire format for times."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-# --- reading Kafka --------------------------------------------------------------------------------
-def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-    if meta is None or meta.error is not None or not meta.partitions:
-        raise UnknownTopicError(f"unknown topic {topic!r}: the broker has no such topic")
-    return sorted(meta.partitions)
-
-
-def end_offsets(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
-    """partition -> (low, high) watermarks of `topic`."""
-    return {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        for p in topic_partitions(consumer, topic)
-    }
-
-
-@dataclass
-class Chunk:
-    """Up to a chunk of consumed messages, and per partition the offset to read from after them."""
-
-    messages: list[Message]
-    next_offsets: dict[int, int]
-
-
-def read_chunks(
-    consumer: Consumer,
-    topic: str,
-    start: dict[int, int] | None = None,
-    max_records: int = CHUNK_RECORDS,
-    max_bytes: int = CHUNK_BYTES,
-    idle_timeout: float = 5.0,
-) -> Iterator[Chunk]:
-    """The records of `topic` from `start` (partition -> offset; default: the beginning) to its end
-    now, in chunks of at most `max_records` records or `max_bytes` bytes (at least one record).
-
-    Always yields at least one chunk, possibly empty, so the caller learns where the log now begins.
-    Each chunk's `next_offsets` covers every partition. The consumer is assigned explicitly (no
-    group), so nothing is committed to the broker.
-    """
-    start = start or {}
-    next_offsets: dict[int, int] = {}
-    assignment = []
-    for p, (low, high) in end_offsets(consumer, topic).items():
-        # Offsets below `low` were removed by retention; start where the log now begins.
-        begin = max(start.get(p, low), low)
-        next_offsets[p] = begin
-        if begin < high:
-            assignment.append(TopicPartition(topic, p, begin))
-    if not assignment:
-        yield Chunk([], dict(next_offsets))
-        return
-    consumer.assign(assignment)
-    pending = {tp.partition for tp in assignment}
-    messages: list[Message] = []
-    size = 0
-    last_progress = time.monotonic()
-    try:
-        while pending:
-            batch = consumer.consume(min(1000, max_records - len(messages)), timeout=0.5)
-            if not batch and time.monotonic() - last_progress > idle_timeout:
-                break  # read_committed: an open transaction holds the end below the high watermark
-            for m in batch:
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        next_offsets[m.partition()] = max(next_offsets[m.partition()], m.offset())
-                        pending.discard(m.partition())
-                        continue
-                    raise KafkaException(m.error())
-                last_progress = time.monotonic()
-                messages.append(m)
-                size += len(m.value() or b"") + len(m.key() or b"")
-                next_offsets[m.partition()] = m.offset() + 1
-            if len(messages) >= max_records or size >= max_bytes:
-                yield Chunk(messages, dict(next_offsets))
-                messages, size = [], 0
-        yield Chunk(messages, dict(next_offsets))
-    finally:
-        consumer.unassign()
 
 
 def _offsets_id(collection: str, topic: str) -> str:
@@ -244,7 +147,7 @@ class SinkState:
 
 
 def load_state(db: Database, collection: str, topic: str) -> SinkState:
-    doc = db[SINK_OFFSETS].find_one({"_id": _offsets_id(collection, topic)}) or {}
+    doc = db[mc.SINK_OFFSETS].find_one({"_id": _offsets_id(collection, topic)}) or {}
     return SinkState(
         offsets={int(p): int(o) for p, o in doc.get("offsets", {}).items()},
         dead_letters=int(doc.get("dead_letters", 0)),
@@ -253,7 +156,7 @@ def load_state(db: Database, collection: str, topic: str) -> SinkState:
 
 
 def save_state(db: Database, collection: str, topic: str, state: SinkState) -> None:
-    db[SINK_OFFSETS].replace_one(
+    db[mc.SINK_OFFSETS].replace_one(
         {"_id": _offsets_id(collection, topic)},
         {
             "collection": collection,
@@ -398,9 +301,9 @@ def metric_document(topic: str, record: Record) -> dict:
         raise SinkRecordError(f"{where}: missing field {group_field!r}")
     metric_id = value.get("metric_id")
     if not metric_id:
-        # The streaming job should send metric_id; derive the same kind of id rather than drop data.
-        basis = f"{topic}|{iso_z(value['window_start'])}|{iso_z(value['window_end'])}|{value[group_field]}"
-        metric_id = hashlib.sha1(basis.encode()).hexdigest()
+        # The streaming job sends metric_id; derive the id it would have sent rather than drop data.
+        start_ms = (value["window_start"] - EPOCH) // timedelta(milliseconds=1)
+        metric_id = metric_contract.metric_id(topic, start_ms, str(value[group_field]))
         value["metric_id"] = metric_id
     if topic == topics.METRICS_TOP_MERCHANTS.name:
         commission = value.get("total_commission")
@@ -427,13 +330,16 @@ def rank_top_merchants(candidates: Iterable[dict], ranks: int = TOP_MERCHANTS_RA
     latest: dict[str, dict] = {}
     for doc in candidates:
         latest[str(doc["merchant_id"])] = doc
-    ordered = sorted(
+    ordered = metric_contract.top_ranked(
         latest.values(),
-        key=lambda d: (-float(d.get("total_commission") or 0), str(d["merchant_id"])),
-    )[:ranks]
+        lambda d: str(d["merchant_id"]),
+        lambda d: float(d.get("total_commission") or 0),
+        ranks,
+    )
     ranking = []
-    for rank, doc in enumerate(ordered, start=1):
-        window = f"{iso_z(doc['window_start'])}|{iso_z(doc['window_end'])}"
+    for rank, doc in ordered:
+        start, end = (format_timestamp(_utc(doc[f])) for f in ("window_start", "window_end"))
+        window = f"{start}|{end}"
         ranking.append({**doc, "_id": f"{window}|{rank}", "rank": rank})
     return ranking
 
@@ -543,7 +449,7 @@ def error_keys(topic: str, record: Record) -> list[str]:
     bad = [c for c in codes if not isinstance(c, str) or not c or "|" in c]
     if bad:
         raise SinkRecordError(f"{where}: error codes must be non-empty strings, got {bad[0]!r}")
-    hour = iso_z(error_hour(record, value))
+    hour = format_timestamp(error_hour(record, value))
     return [f"{code}|{hour}" for code in dict.fromkeys(codes)]  # a code counts once per record
 
 
@@ -572,7 +478,7 @@ def sink_error_summary(
     db: Database,
     consumer: Consumer,
     topic: str = topics.ERROR_LOGS.name,
-    collection: str = ERROR_SUMMARY,
+    collection: str = mc.ERROR_SUMMARY,
     log: Callable[[str], None] = print,
     dead_letters: DeadLetters | None = None,
     chunk_records: int = CHUNK_RECORDS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from darooghe import mongo_collections as mc
 from darooghe import topics
 
 OWNER = "team:darooghe"
@@ -38,40 +39,40 @@ LIVE_METRICS_JOB = dg.AssetKey(["streaming", "live_metrics"])
 
 # MongoDB collections and the lake: asset key = collection name (the CLI selects them by name).
 TRANSACTIONS_LAKE = dg.AssetKey("transactions_lake")
-CUSTOMER_PROFILES = dg.AssetKey("customer_profiles")
-COMMISSION_BY_CATEGORY = dg.AssetKey("commission_by_category")
-CUSTOMER_SEGMENTS = dg.AssetKey("customer_segments")
-TRANSACTIONS_COLLECTION = dg.AssetKey("transactions")
-FRAUD_ALERTS_COLLECTION = dg.AssetKey("fraud_alerts")
-ERROR_SUMMARY_COLLECTION = dg.AssetKey("error_summary")
+CUSTOMER_PROFILES = dg.AssetKey(mc.CUSTOMER_PROFILES)
+COMMISSION_BY_CATEGORY = dg.AssetKey(mc.COMMISSION_BY_CATEGORY)
+CUSTOMER_SEGMENTS = dg.AssetKey(mc.CUSTOMER_SEGMENTS)
+TRANSACTIONS_COLLECTION = dg.AssetKey(mc.TRANSACTIONS)
+FRAUD_ALERTS_COLLECTION = dg.AssetKey(mc.FRAUD_ALERTS)
+ERROR_SUMMARY_COLLECTION = dg.AssetKey(mc.ERROR_SUMMARY)
 
 # Sinks of the real-time layer's live metrics (issue 7): asset key = collection name.
-LIVE_CATEGORY_VOLUME = dg.AssetKey("live_category_volume")
-LIVE_COMMISSION_BY_TYPE = dg.AssetKey("live_commission_by_type")
-LIVE_COMMISSION_RATIO = dg.AssetKey("live_commission_ratio")
-LIVE_TOP_MERCHANTS = dg.AssetKey("live_top_merchants")
+LIVE_CATEGORY_VOLUME = dg.AssetKey(mc.LIVE_CATEGORY_VOLUME)
+LIVE_COMMISSION_BY_TYPE = dg.AssetKey(mc.LIVE_COMMISSION_BY_TYPE)
+LIVE_COMMISSION_RATIO = dg.AssetKey(mc.LIVE_COMMISSION_RATIO)
+LIVE_TOP_MERCHANTS = dg.AssetKey(mc.LIVE_TOP_MERCHANTS)
 # Charts (issue 7): one asset per chart under ["charts", <chart name>], and the dashboard page.
 CHARTS_PREFIX = "charts"
 DASHBOARD = dg.AssetKey([CHARTS_PREFIX, "dashboard"])
 # The generator's history window written into the transactions topic (issue 3).
 HISTORICAL_BACKFILL = dg.AssetKey("historical_backfill")
 # The batch layer (issue 6): more MongoDB collections (asset key = collection name) and its jobs.
-COMMISSION_MODELS = dg.AssetKey("commission_models")
-COMMISSION_RECOMMENDATIONS = dg.AssetKey("commission_recommendations")
-TEMPORAL_PATTERNS = dg.AssetKey("temporal_patterns")
-HOURLY_PROFILE = dg.AssetKey("hourly_profile")
-CATEGORY_DAY_PARTS = dg.AssetKey("category_day_parts")
-SPENDING_TREND = dg.AssetKey("spending_trend")
-CATEGORY_COMPARISON = dg.AssetKey("category_comparison")
-OFF_HOURS_TRANSACTIONS = dg.AssetKey("off_hours_transactions")
-OFF_HOURS_MERCHANTS = dg.AssetKey("off_hours_merchants")
-MERCHANT_SPIKES = dg.AssetKey("merchant_spikes")
-MERCHANTS = dg.AssetKey("merchants")  # the merchant reference collection
-TRANSACTIONS_DAILY = dg.AssetKey("transactions_daily")
+COMMISSION_MODELS = dg.AssetKey(mc.COMMISSION_MODELS)
+COMMISSION_RECOMMENDATIONS = dg.AssetKey(mc.COMMISSION_RECOMMENDATIONS)
+TEMPORAL_PATTERNS = dg.AssetKey(mc.TEMPORAL_PATTERNS)
+HOURLY_PROFILE = dg.AssetKey(mc.HOURLY_PROFILE)
+CATEGORY_DAY_PARTS = dg.AssetKey(mc.CATEGORY_DAY_PARTS)
+SPENDING_TREND = dg.AssetKey(mc.SPENDING_TREND)
+CATEGORY_COMPARISON = dg.AssetKey(mc.CATEGORY_COMPARISON)
+OFF_HOURS_TRANSACTIONS = dg.AssetKey(mc.OFF_HOURS_TRANSACTIONS)
+OFF_HOURS_MERCHANTS = dg.AssetKey(mc.OFF_HOURS_MERCHANTS)
+MERCHANT_SPIKES = dg.AssetKey(mc.MERCHANT_SPIKES)
+MERCHANTS = dg.AssetKey(mc.MERCHANTS)  # the merchant reference collection
+TRANSACTIONS_DAILY = dg.AssetKey(mc.TRANSACTIONS_DAILY)
 TRANSACTIONS_RETENTION = dg.AssetKey("transactions_retention")
-SUMMARY_BY_MERCHANT = dg.AssetKey("summary_by_merchant")
-SUMMARY_BY_SEGMENT = dg.AssetKey("summary_by_segment")
-SUMMARY_BY_PERIOD = dg.AssetKey("summary_by_period")
-COMMISSION_BY_CATEGORY_OVER_TIME = dg.AssetKey("commission_by_category_over_time")
+SUMMARY_BY_MERCHANT = dg.AssetKey(mc.SUMMARY_BY_MERCHANT)
+SUMMARY_BY_SEGMENT = dg.AssetKey(mc.SUMMARY_BY_SEGMENT)
+SUMMARY_BY_PERIOD = dg.AssetKey(mc.SUMMARY_BY_PERIOD)
+COMMISSION_BY_CATEGORY_OVER_TIME = dg.AssetKey(mc.COMMISSION_BY_CATEGORY_OVER_TIME)
 BATCH_JOB = "batch_refresh"  # lake + batch group + storage, daily and when the lake grows
 STORAGE_HOURLY_JOB = "storage_hourly"  # lake + detailed transactions + retention, hourly

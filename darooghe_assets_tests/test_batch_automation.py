@@ -5,7 +5,7 @@ import dagster as dg
 
 from darooghe_assets import constants as c
 from darooghe_assets.definitions import defs
-from darooghe_assets.jobs.batch import GROWTH_FRACTION, growth_step, lake_growth
+from darooghe_assets.sensors.batch import GROWTH_FRACTION, growth_step, lake_growth
 
 
 def test_jobs_and_schedules_are_defined():

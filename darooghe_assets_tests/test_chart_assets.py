@@ -14,7 +14,7 @@ from darooghe.charts import catalog
 from darooghe.charts.dashboard import DASHBOARD
 from darooghe_assets import constants as c
 from darooghe_assets.assets.charts import COLLECTION_KEYS, chart_assets, chart_key, dashboard
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 from darooghe_tests.chart_seed import assert_real_picture, scratch_database, seed
 
 
@@ -31,7 +31,10 @@ _INLINE_PNG = re.compile(r"^!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)
 def _materialize(settings, database: str) -> dict[dg.AssetKey, dict]:
     result = dg.materialize(
         [*chart_assets, dashboard],
-        resources={"mongo": MongoResource(uri=settings.mongo_uri, database=database)},
+        resources={
+            "mongo": MongoResource(uri=settings.mongo_uri, database=database),
+            "settings": SettingsResource.of(settings),
+        },
     )
     assert result.success
     return {
@@ -95,7 +98,8 @@ def test_charts_are_redrawn_once_the_collections_they_read_change():
     defs = dg.Definitions(
         assets=[*chart_assets, dashboard, *collections],
         resources={
-            "mongo": MongoResource(uri="mongodb://127.0.0.1:1/", database="unused")
+            "mongo": MongoResource(uri="mongodb://127.0.0.1:1/", database="unused"),
+            "settings": SettingsResource(home="/nonexistent", build="/nonexistent"),
         },  # never run
     )
 

@@ -12,7 +12,7 @@ from darooghe.topics import LABEL_HEADER
 from darooghe_assets import constants as c
 from darooghe_assets.assets.generator import historical_backfill
 from darooghe_assets.definitions import defs
-from darooghe_assets.resources import KafkaResource
+from darooghe_assets.resources import KafkaResource, SettingsResource
 
 END = "2026-03-10T00:00:00Z"
 
@@ -20,7 +20,10 @@ END = "2026-03-10T00:00:00Z"
 def _materialize(stack, config: dict, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [historical_backfill],
-        resources={"kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap)},
+        resources={
+            "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
+            "settings": SettingsResource.of(stack),
+        },
         run_config={"ops": {"historical_backfill": {"config": config}}},
         raise_on_error=raise_on_error,
     )

@@ -13,8 +13,9 @@ import dagster as dg
 import pytest
 from confluent_kafka import Producer
 
-from darooghe import sinks, topics
+from darooghe import topics
 from darooghe.kafka_io import producer_config
+from darooghe.schema import format_timestamp
 from darooghe_assets import constants as c
 from darooghe_assets.assets.sinks import (
     METRIC_SINK_KEYS,
@@ -51,8 +52,8 @@ def _produce(settings, topic: str, values: list[dict]) -> None:
 def _volume(minute: int) -> dict:
     start = T0 + timedelta(minutes=minute)
     return {
-        "window_start": sinks.iso_z(start),
-        "window_end": sinks.iso_z(start + timedelta(minutes=1)),
+        "window_start": format_timestamp(start),
+        "window_end": format_timestamp(start + timedelta(minutes=1)),
         "merchant_category": "retail",
         "transaction_count": 3,
         "total_amount": 3000,
@@ -205,12 +206,12 @@ def test_error_summary_asset_materialises_the_same_counts_twice(stack, unique_to
             {
                 "transaction_id": None,
                 "error_codes": ["ERR_SCHEMA"],
-                "source": {"timestamp": sinks.iso_z(T0)},
+                "source": {"timestamp": format_timestamp(T0)},
             },
             {
                 "transaction_id": "t1",
                 "error_codes": ["ERR_AMOUNT", "ERR_DEVICE"],
-                "source": {"timestamp": sinks.iso_z(T0)},
+                "source": {"timestamp": format_timestamp(T0)},
             },
         ],
     )

@@ -19,8 +19,9 @@ from darooghe_assets import constants as c
 from darooghe_assets.assets.streaming import fraud_alerts_sink_asset
 from darooghe_assets.checks.streaming import CHECK_NAME, evaluate_health
 from darooghe_assets.definitions import defs
-from darooghe_assets.resources import KafkaResource, MongoResource
-from darooghe_assets.sensors.streaming import fraud_detection_watch, restart_stream_job
+from darooghe_assets.jobs.streaming import restart_stream_job
+from darooghe_assets.resources import KafkaResource, MongoResource, SettingsResource
+from darooghe_assets.sensors.streaming import fraud_detection_watch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,7 +158,11 @@ def fake_running(settings, pid: int, **progress) -> None:
 
 
 def evaluate(cursor=None):
-    ctx = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), cursor=cursor)
+    ctx = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        resources={"settings": SettingsResource.of(load_settings())},
+    )
     return fraud_detection_watch(ctx)
 
 
@@ -280,7 +285,10 @@ def test_background_job_start_status_death_and_sensor_restart(home, tmp_path):
 
         result = evaluate()
         assert len(result.run_requests) == 1
-        run = restart_stream_job.execute_in_process(run_config=result.run_requests[0].run_config)
+        run = restart_stream_job.execute_in_process(
+            run_config=result.run_requests[0].run_config,
+            resources={"settings": SettingsResource.of(load_settings())},
+        )
         assert run.success
         assert job_health(home, "fraud")["pid"] is not None or out.exists()
     finally:

@@ -34,7 +34,7 @@ from darooghe.services import prometheus
 from darooghe_assets import constants as c
 from darooghe_assets.assets.charts import chart_key
 from darooghe_assets.definitions import defs
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 from darooghe_tests.chart_seed import assert_real_picture, chart_documents, scratch_database
 
 pytestmark = [
@@ -180,7 +180,10 @@ def materialised_chart(stack):
             result = dg.materialize(
                 [defs.get_assets_def(CHART)],
                 instance=instance,
-                resources={"mongo": MongoResource(uri=stack.mongo_uri, database=db.name)},
+                resources={
+                    "mongo": MongoResource(uri=stack.mongo_uri, database=db.name),
+                    "settings": SettingsResource.of(stack),
+                },
             )
     assert result.success
     (event,) = result.get_asset_materialization_events()

@@ -20,7 +20,7 @@ from darooghe.validation.service import Validator, ValidatorOptions
 from darooghe_assets import constants as c
 from darooghe_assets.checks.validation import ErrorRateCheckConfig, error_rates_near_expected
 from darooghe_assets.definitions import defs
-from darooghe_assets.resources import KafkaResource
+from darooghe_assets.resources import KafkaResource, SettingsResource
 from darooghe_assets.sensors.validation import validator_watch_sensor
 
 
@@ -101,7 +101,10 @@ def _evaluate(sensor, settings, cursor=None):
     context = dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(),
         cursor=cursor,
-        resources={"kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap)},
+        resources={
+            "kafka": KafkaResource(bootstrap_servers=settings.kafka_bootstrap),
+            "settings": SettingsResource.of(settings),
+        },
     )
     result = sensor(context)
     assert isinstance(result, dg.SensorResult) and not result.run_requests
@@ -211,7 +214,7 @@ def test_watch_sensor_restarts_a_dead_background_validator(stack, validated):
     from darooghe.services.process import ManagedProcess
     from darooghe.validation.progress import read_progress
     from darooghe.validation.supervision import process_name
-    from darooghe_assets.sensors.validation import restart_validator_job
+    from darooghe_assets.jobs.validation import restart_validator_job
 
     instance = f"r{uuid.uuid4().hex[:6]}"
     cli = [sys.executable, "-m", "darooghe.cli"]
@@ -225,7 +228,10 @@ def test_watch_sensor_restarts_a_dead_background_validator(stack, validated):
     def evaluate():
         context = dg.build_sensor_context(
             instance=dg.DagsterInstance.ephemeral(),
-            resources={"kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap)},
+            resources={
+                "kafka": KafkaResource(bootstrap_servers=stack.kafka_bootstrap),
+                "settings": SettingsResource.of(stack),
+            },
         )
         return sensor(context)
 
@@ -245,7 +251,10 @@ def test_watch_sensor_restarts_a_dead_background_validator(stack, validated):
         assert request.run_config == {
             "ops": {"restart_validator_op": {"config": {"instance": instance}}}
         }
-        assert restart_validator_job.execute_in_process(run_config=request.run_config).success
+        settings_only = {"settings": SettingsResource.of(stack)}
+        assert restart_validator_job.execute_in_process(
+            run_config=request.run_config, resources=settings_only
+        ).success
         second = proc.pid()
         assert second is not None and second != first
         _produce(
@@ -271,7 +280,7 @@ def test_watch_sensor_restarts_a_dead_background_validator(stack, validated):
     assert not evaluate().run_requests  # stopped on purpose: stays stopped
     assert (
         restart_validator_job.execute_in_process(
-            run_config=request.run_config, raise_on_error=False
+            run_config=request.run_config, resources=settings_only, raise_on_error=False
         ).success
         is False
     )  # no longer enabled: refused

@@ -83,7 +83,7 @@ def txn(
 
 
 def value_json(t: dict) -> str:
-    """The Kafka value of a transaction: the normalised JSON of SPEC section 1."""
+    """The Kafka value of a transaction: the normalised transaction JSON (darooghe.schema)."""
     return json.dumps({k: t[k] for k in FIELDS}, separators=(",", ":"))
 
 

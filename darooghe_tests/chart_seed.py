@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from darooghe import commission, schema
-from darooghe.sinks import iso_z
+from darooghe.schema import format_timestamp
 
 MERCHANTS = [f"merch_{i}" for i in range(1, 13)]
 CUSTOMERS = [f"cust_{i}" for i in range(1, 41)]
@@ -41,7 +41,7 @@ def _transactions(rng: random.Random, now: datetime, n: int) -> list[dict]:
             {
                 "_id": str(uuid.UUID(int=rng.getrandbits(128))),
                 "transaction_id": f"t{i}",
-                "timestamp": iso_z(t),
+                "timestamp": format_timestamp(t),
                 "customer_id": rng.choice(CUSTOMERS),
                 "merchant_id": merchant,
                 "merchant_category": rng.choice(schema.MERCHANT_CATEGORIES),
@@ -209,7 +209,7 @@ def chart_documents(
     hour0 = now.replace(minute=0)
     docs["error_summary"] = [
         {
-            "_id": f"{code}|{iso_z(hour0 - timedelta(hours=h))}",
+            "_id": f"{code}|{format_timestamp(hour0 - timedelta(hours=h))}",
             "code": code,
             "hour": hour0 - timedelta(hours=h),
             "count": rng.randint(1, 40),
@@ -236,7 +236,7 @@ def chart_documents(
                 }
                 docs["live_category_volume"].append(
                     {
-                        "_id": f"v|{iso_z(start)}|{cat}",
+                        "_id": f"v|{format_timestamp(start)}|{cat}",
                         **window,
                         "transaction_count": count,
                         "total_amount": amount,
@@ -244,7 +244,7 @@ def chart_documents(
                 )
                 docs["live_commission_ratio"].append(
                     {
-                        "_id": f"r|{iso_z(start)}|{cat}",
+                        "_id": f"r|{format_timestamp(start)}|{cat}",
                         **window,
                         "total_commission": fee,
                         "total_amount": amount,
@@ -269,7 +269,8 @@ def chart_documents(
         for rank in range(1, 6):
             docs["live_top_merchants"].append(
                 {
-                    "_id": f"{iso_z(start)}|{iso_z(start + timedelta(minutes=5))}|{rank}",
+                    "_id": f"{format_timestamp(start)}|"
+                    f"{format_timestamp(start + timedelta(minutes=5))}|{rank}",
                     "window_start": start,
                     "window_end": start + timedelta(minutes=5),
                     "rank": rank,

@@ -42,7 +42,7 @@ def value_of(
     commission_type: str = "flat",
     payment_method: str = "pos",
 ) -> dict:
-    """A full valid-transaction value (SPEC section 1) around the fields the rules use."""
+    """A full valid-transaction value (darooghe.schema) around the fields the rules use."""
     fee = commission(commission_type, t.amount)
     tax = vat(t.amount)
     return {

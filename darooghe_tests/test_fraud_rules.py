@@ -1,7 +1,7 @@
 """The fraud rules at their boundaries, the incremental evaluator against the reference oracle.
 
 Pure Python: no Spark, no services. The streaming job runs `CustomerWindow`; these tests pin its
-semantics (SPEC section 4) and compare it with the independent `reference` evaluator on random
+semantics (darooghe.fraud.rules) and compare it with the independent `reference` evaluator on random
 streams delivered out of order across simulated micro-batches.
 """
 

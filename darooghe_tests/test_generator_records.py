@@ -1,5 +1,5 @@
 """The generated week of the issue's "done when" (seed 11, 20 events/min, 7 days), checked record by
-record with rules written here from SPEC sections 1, 3 and 4 — not with the generator's own code.
+record with rules written here from the event schema, the validation rules and the fraud rules — not with the generator's own code.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def half_up(numerator: int, denominator: int) -> int:
 
 
 def expected_commission(kind: str, amount: int) -> int:
-    """SPEC section 2, in per-mille of a rial so every step is an integer."""
+    """The commission formulas, in per-mille of a rial so every step is an integer."""
     if kind == "flat":
         return half_up(amount * 20, 1000)
     if kind == "progressive":
@@ -91,7 +91,7 @@ def schema_ok(v) -> bool:
 
 
 def violations(value: str, record_ts: int) -> set[str]:
-    """Every rule of SPEC section 3 the record breaks (rules evaluated where their fields allow)."""
+    """Every validation rule the record breaks (rules evaluated where their fields allow)."""
     try:
         v = json.loads(value)
     except json.JSONDecodeError:
@@ -121,7 +121,7 @@ def haversine(lat1, lng1, lat2, lng2) -> float:
 
 
 def rule_labels(events: list[dict]) -> dict[str, set[str]]:
-    """transaction_id -> the rules of SPEC section 4 that fire on it, customer by customer."""
+    """transaction_id -> the fraud rules that fire on it, customer by customer."""
     by_customer = defaultdict(list)
     for e in events:
         by_customer[e["customer_id"]].append(e)

@@ -131,5 +131,5 @@ def test_stale_pid_file_is_cleared(stack, tmp_path, capsys):
 
 
 def test_commission_example_of_the_spec():
-    # SPEC section 1's example: progressive on 850,000 IRR is 5,000 + 7,000.
+    # The schema's worked example: progressive on 850,000 IRR is 5,000 + 7,000.
     assert commission("progressive", 850_000) == 12_000

@@ -12,7 +12,8 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from darooghe import sinks, topics
-from darooghe.kafka_io import consumer_config, producer_config
+from darooghe.kafka_io import consumer_config, producer_config, read_chunks
+from darooghe.schema import format_timestamp
 from darooghe.sink_dead_letters import (
     DLQ_ERROR,
     DLQ_OFFSET,
@@ -63,7 +64,7 @@ def _dead_letters(settings, sink: str, topic: str) -> DeadLetters:
 def _read_all(settings, topic: str) -> list:
     consumer = Consumer(consumer_config(None, settings))
     try:
-        return [m for chunk in sinks.read_chunks(consumer, topic) for m in chunk.messages]
+        return [m for chunk in read_chunks(consumer, topic) for m in chunk.messages]
     finally:
         consumer.close()
 
@@ -71,8 +72,8 @@ def _read_all(settings, topic: str) -> list:
 def _volume(minute: int, **extra) -> dict:
     start = T0 + timedelta(minutes=minute)
     return {
-        "window_start": sinks.iso_z(start),
-        "window_end": sinks.iso_z(start + timedelta(minutes=1)),
+        "window_start": format_timestamp(start),
+        "window_end": format_timestamp(start + timedelta(minutes=1)),
         "merchant_category": "retail",
         "transaction_count": 3,
         "total_amount": 3000,
@@ -166,7 +167,8 @@ def test_alert_and_error_records_no_sink_can_store_are_dead_lettered(
     assert (report.records_read, report.records_stored, report.dead_lettered) == (2, 1, 1)
 
     # (Recent times: the summary keeps the topic's retention back from its newest hour.)
-    good = {"error_codes": ["ERR_AMOUNT"], "source": {"timestamp": sinks.iso_z(datetime.now(UTC))}}
+    now = format_timestamp(datetime.now(UTC))
+    good = {"error_codes": ["ERR_AMOUNT"], "source": {"timestamp": now}}
     # A source time out of range raised OverflowError out of the summary; it now counts at the
     # error record's own arrival hour. A record without codes is dead-lettered, not just counted.
     _produce(stack, errors, [good, {**good, "source": {"timestamp": 10**20}}, {"error_codes": 5}])
@@ -218,7 +220,7 @@ def test_concurrent_error_summary_runs_never_delete_each_others_documents(
     topic = unique_topic("test.concurrent.errors", 2)
     coll = "concurrent_" + topic.rsplit(".", 1)[1]
     values = [
-        {"error_codes": [code], "source": {"timestamp": sinks.iso_z(T0 + timedelta(hours=h))}}
+        {"error_codes": [code], "source": {"timestamp": format_timestamp(T0 + timedelta(hours=h))}}
         for h in range(6)
         for code in ("ERR_AMOUNT", "ERR_TIME", "ERR_DEVICE")
     ]

@@ -13,6 +13,8 @@ from confluent_kafka import Consumer, Producer
 from darooghe import sinks, topics
 from darooghe.kafka_io import consumer_config, producer_config
 from darooghe.records import Record
+from darooghe.schema import EPOCH, format_timestamp
+from darooghe.streaming import metric_contract
 from darooghe_tests.chart_seed import scratch_database
 
 
@@ -35,8 +37,8 @@ def _record(value: dict | str, offset: int = 0, timestamp: int = 0) -> Record:
 def _volume(minute: int, category: str, count: int, metric_id: str | None = None) -> dict:
     start = T0 + timedelta(minutes=minute)
     value = {
-        "window_start": sinks.iso_z(start),
-        "window_end": sinks.iso_z(start + timedelta(minutes=1)),
+        "window_start": format_timestamp(start),
+        "window_end": format_timestamp(start + timedelta(minutes=1)),
         "merchant_category": category,
         "transaction_count": count,
         "total_amount": count * 1000,
@@ -49,8 +51,8 @@ def _volume(minute: int, category: str, count: int, metric_id: str | None = None
 def _top(window: int, merchant: str, commission: int, rank: int) -> dict:
     start = T0 + timedelta(minutes=5 * window)
     return {
-        "window_start": sinks.iso_z(start),
-        "window_end": sinks.iso_z(start + timedelta(minutes=5)),
+        "window_start": format_timestamp(start),
+        "window_end": format_timestamp(start + timedelta(minutes=5)),
         "rank": rank,
         "merchant_id": merchant,
         "total_commission": commission,
@@ -89,6 +91,12 @@ def test_metric_document_derives_a_deterministic_id_when_metric_id_is_missing():
     b = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 9), offset=5))
     c = sinks.metric_document(VOLUME, _record(_volume(0, "government", 7)))
     assert a["_id"] == b["_id"] != c["_id"]
+
+
+def test_derived_metric_id_is_the_one_the_streaming_job_sends():
+    doc = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 7)))
+    start_ms = (T0 - EPOCH) // timedelta(milliseconds=1)
+    assert doc["_id"] == metric_contract.metric_id(VOLUME, start_ms, "retail")
 
 
 @pytest.mark.parametrize(
@@ -252,10 +260,10 @@ def _error_log(code_lists: list[list[str]], hour: datetime) -> list[dict]:
                 "topic": topics.TRANSACTIONS.name,
                 "partition": 0,
                 "offset": i,
-                "timestamp": sinks.iso_z(hour + timedelta(minutes=i)),
+                "timestamp": format_timestamp(hour + timedelta(minutes=i)),
             },
             "raw": "{}",
-            "validated_at": sinks.iso_z(hour),
+            "validated_at": format_timestamp(hour),
         }
         for i, codes in enumerate(code_lists)
     ]
@@ -288,7 +296,7 @@ def test_error_summary_counts_new_records_only_and_reruns_never_double_count(
     assert first.records_read == 3
     assert first.documents_deleted == 1  # what the topic no longer supports goes
     counts = {d["_id"]: d["count"] for d in scratch_db[coll].find()}
-    hour = sinks.iso_z(T0)
+    hour = format_timestamp(T0)
     assert counts == {f"ERR_AMOUNT|{hour}": 2, f"ERR_TIME|{hour}": 1, f"ERR_DEVICE|{hour}": 1}
     assert first.offsets == {0: 3, 1: 2}  # past the commit markers
 
@@ -304,7 +312,7 @@ def test_error_summary_counts_new_records_only_and_reruns_never_double_count(
     counts = {d["_id"]: d["count"] for d in scratch_db[coll].find()}
     assert (
         counts[f"ERR_AMOUNT|{hour}"] == 3
-        and counts[f"ERR_AMOUNT|{sinks.iso_z(T0 + timedelta(hours=1))}"] == 1
+        and counts[f"ERR_AMOUNT|{format_timestamp(T0 + timedelta(hours=1))}"] == 1
     )
 
 
@@ -320,7 +328,7 @@ def test_sink_of_an_unknown_topic_names_it(stack, scratch_db, consumer):
 
 @pytest.mark.integration
 def test_the_streaming_jobs_metric_values_sink_as_agreed(stack, unique_topic, scratch_db, consumer):
-    """Contract with the live-metrics job (issue 5): its own value builders, sunk by ours."""
+    """Contract with the live-metrics job: its own value builders, sunk by ours."""
     from collections import namedtuple
 
     from darooghe.streaming import metrics_job as job

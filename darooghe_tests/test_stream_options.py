@@ -58,3 +58,14 @@ def test_the_windows_cutoff_is_fixed_by_the_first_start_of_a_work_directory(tmp_
     assert windows_cutoff(later) == windows_cutoff(first)  # a restart skips the same windows
     (tmp_path / "old" / "checkpoint").mkdir(parents=True)
     assert windows_cutoff(MetricsJobConfig(SourceConfig(), tmp_path / "old", since_ms=5)) is None
+
+
+@pytest.mark.parametrize("job", ["fraud", "metrics", "all"])
+def test_stream_start_refuses_options_its_job_does_not_take(job, capsys):
+    """Checked against the job's own parser before anything starts (no background log to read)."""
+    from darooghe.cli import main
+
+    assert main(["stream", "start", job, "--", "--bogus"]) == 2
+    assert "invalid options ['--bogus']" in capsys.readouterr().err
+    if job == "metrics":  # a fraud-only option is refused for the metrics job
+        assert main(["stream", "start", "metrics", "--profiles", "p.jsonl"]) == 2

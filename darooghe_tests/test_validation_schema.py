@@ -211,3 +211,36 @@ def test_spark_ddl_lists_the_fields_in_order():
         else:
             current += ch
     assert top == list(FIELDS)
+
+
+def test_the_generators_array_formatter_writes_the_one_timestamp_format():
+    import numpy as np
+
+    from darooghe.generator.ids import iso_millis
+
+    ms = [0, 999, 1_000, 1_774_276_522_145, 1_774_276_522_005, -1, 253_402_300_799_999]
+    assert iso_millis(np.array(ms, dtype=np.int64)) == [format_epoch_ms(m) for m in ms]
+    assert format_epoch_ms(1_774_276_522_145) == "2026-03-23T14:35:22.145Z"
+
+
+def test_spark_ddl_is_derived_from_the_transaction_type():
+    """The DDL the lake and the streaming jobs parse with follows Transaction's annotations: the
+    hand-typed copies it replaced (amounts 64-bit, risk_level 32-bit, timestamp kept as text)."""
+    from darooghe.streaming.sources import FRAUD_FIELDS_SCHEMA, TRANSACTION_SCHEMA
+
+    location = "location STRUCT<lat: DOUBLE, lng: DOUBLE>"
+    assert schema.SPARK_DDL == (
+        "transaction_id STRING, timestamp STRING, customer_id STRING, merchant_id STRING, "
+        f"merchant_category STRING, payment_method STRING, amount BIGINT, {location}, "
+        "device_info STRUCT<os: STRING, app_version: STRING, device_model: STRING>, "
+        "status STRING, commission_type STRING, commission_amount BIGINT, vat_amount BIGINT, "
+        "total_amount BIGINT, customer_type STRING, risk_level INT, failure_reason STRING"
+    )
+    assert TRANSACTION_SCHEMA == schema.SPARK_DDL.replace(
+        ", device_info STRUCT<os: STRING, app_version: STRING, device_model: STRING>", ""
+    )
+    assert FRAUD_FIELDS_SCHEMA == (
+        f"transaction_id STRING, timestamp STRING, customer_id STRING, amount BIGINT, {location}"
+    )
+    with pytest.raises(ValueError, match="'merchant_city'"):
+        schema.spark_ddl(("transaction_id", "merchant_city"))

@@ -1,4 +1,4 @@
-"""The batch layer (SPEC section 5): the transaction history lake and the analytics run on it.
+"""The batch layer: the transaction history lake and the analytics run on it.
 
 Every analysis is a function from a lake DataFrame to a small result DataFrame, so tests call it on
 a hand-built frame and the Dagster assets (darooghe_assets/assets/batch.py) call it on the lake:
@@ -17,6 +17,6 @@ a hand-built frame and the Dagster assets (darooghe_assets/assets/batch.py) call
 - `daily_activity`        the long-term daily fact the MongoDB aggregation summaries run on
 - `documents`, `transactions_store`, `summaries` (writes through darooghe.mongo_write)  MongoDB storage
 
-Scope rule (SPEC 5): commission and spending figures count approved transactions only; volume
+Scope rule: commission and spending figures count approved transactions only; volume
 figures count every valid transaction.
 """

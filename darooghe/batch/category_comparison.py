@@ -9,10 +9,11 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved, ratio
 from darooghe.schema import PAYMENT_METHODS, STATUSES
 
-COLLECTION = "category_comparison"
+COLLECTION = mc.CATEGORY_COMPARISON
 KEY = "merchant_category"
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import approved, ratio
 
-COLLECTION = "commission_by_category"
+COLLECTION = mc.COMMISSION_BY_CATEGORY
 KEY = "merchant_category"
 
 

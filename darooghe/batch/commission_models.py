@@ -36,10 +36,11 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StringType
 
 from darooghe import commission as cm
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import approved, ratio
 
-MODELS_COLLECTION = "commission_models"
-RECOMMENDATIONS_COLLECTION = "commission_recommendations"
+MODELS_COLLECTION = mc.COMMISSION_MODELS
+RECOMMENDATIONS_COLLECTION = mc.COMMISSION_RECOMMENDATIONS
 STRUCTURES = cm.COMMISSION_TYPES
 STRUCTURE_PREFERENCE = ("flat", "tiered", "progressive")
 assert sorted(STRUCTURE_PREFERENCE) == sorted(STRUCTURES)

@@ -1,7 +1,7 @@
 """Customer profiles: one document per customer with at least one approved payment.
 
-The streaming fraud job reads `avg_amount` as the customer's historical average (AMOUNT_ANOMALY,
-SPEC section 4), so its scope is exact: the mean amount of the customer's approved transactions.
+The streaming fraud job reads `avg_amount` as the customer's historical average (AMOUNT_ANOMALY), so
+its scope is exact: the mean amount of the customer's approved transactions.
 A customer without an approved payment has no profile (and, per the rule, is not judged).
 
 - txn_count, total_amount, avg_amount: approved transactions;
@@ -21,11 +21,12 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved, ratio
 from darooghe.batch.customer_segments import rfm
 from darooghe.generator.population import CITIES
 
-COLLECTION = "customer_profiles"
+COLLECTION = mc.CUSTOMER_PROFILES
 KEY = "customer_id"
 
 

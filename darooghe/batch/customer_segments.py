@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import approved, ratio
 
-SEGMENTS_COLLECTION = "customer_segments"
-SUMMARY_COLLECTION = "segment_summary"
+SEGMENTS_COLLECTION = mc.CUSTOMER_SEGMENTS
+SUMMARY_COLLECTION = mc.SEGMENT_SUMMARY
 MS_PER_DAY = 86_400_000
 SCORES = 5
 

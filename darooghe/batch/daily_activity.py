@@ -23,9 +23,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved, iso_week_label, with_local_time
 
-COLLECTION = "transactions_daily"
+COLLECTION = mc.TRANSACTIONS_DAILY
 UNSEGMENTED = "No approved payment"
 
 

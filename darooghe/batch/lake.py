@@ -33,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
@@ -45,6 +45,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from darooghe.kafka_io import partition_offsets
 from darooghe.schema import FIELDS, SPARK_DDL
 
 LAKE_NAME = "transactions_lake"
@@ -184,13 +185,7 @@ def earliest_offsets(bootstrap_servers: str, topic: str) -> dict[int, int]:
         }
     )
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise ValueError(f"unknown topic {topic!r}: the broker has no such topic")
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0]
-            for p in sorted(meta.partitions)
-        }
+        return {p: o.low for p, o in partition_offsets(consumer, topic).items()}
     finally:
         consumer.close()
 

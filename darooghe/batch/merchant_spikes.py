@@ -14,9 +14,10 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved, ratio
 
-COLLECTION = "merchant_spikes"
+COLLECTION = mc.MERCHANT_SPIKES
 BASELINE_HOURS = 24
 SPIKE_RATIO = 3.0
 MIN_SPIKE_COUNT = 5

@@ -19,11 +19,12 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.business_hours import IN_PERSON_METHODS, NO_REFERENCE, register_frame
 from darooghe.merchant_reference import FIELDS, SPARK_DDL
 from darooghe.schema import MERCHANT_CATEGORIES
 
-COLLECTION = "merchants"
+COLLECTION = mc.MERCHANTS
 CATEGORY_DIFFERS = "category_differs"
 PROBLEM_EXAMPLES = 5
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.business_hours import (
     IN_PERSON_METHODS,
     NO_REFERENCE,
@@ -23,8 +24,8 @@ from darooghe.batch.business_hours import (
 )
 from darooghe.batch.columns import is_approved, ratio, with_local_time
 
-TRANSACTIONS_COLLECTION = "off_hours_transactions"
-MERCHANTS_COLLECTION = "off_hours_merchants"
+TRANSACTIONS_COLLECTION = mc.OFF_HOURS_TRANSACTIONS
+MERCHANTS_COLLECTION = mc.OFF_HOURS_MERCHANTS
 
 
 def judged_payments(transactions: DataFrame, merchants: list[dict]) -> DataFrame:

@@ -22,13 +22,14 @@ from dataclasses import dataclass
 
 from pymongo.database import Database
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.daily_activity import COLLECTION as DAILY_COLLECTION
 from darooghe.mongo_write import WriteResult, replace_collection
 
-BY_MERCHANT = "summary_by_merchant"
-BY_SEGMENT = "summary_by_segment"
-BY_PERIOD = "summary_by_period"
-CATEGORY_OVER_TIME = "commission_by_category_over_time"
+BY_MERCHANT = mc.SUMMARY_BY_MERCHANT
+BY_SEGMENT = mc.SUMMARY_BY_SEGMENT
+BY_PERIOD = mc.SUMMARY_BY_PERIOD
+CATEGORY_OVER_TIME = mc.COMMISSION_BY_CATEGORY_OVER_TIME
 SUMMARY_COLLECTIONS = (BY_MERCHANT, BY_SEGMENT, BY_PERIOD, CATEGORY_OVER_TIME)
 
 #: output figure -> field of transactions_daily summed

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import (
     DAY_NAMES,
     PARTS_OF_DAY,
@@ -31,10 +32,10 @@ from darooghe.batch.columns import (
     with_local_time,
 )
 
-TEMPORAL_COLLECTION = "temporal_patterns"
-HOURLY_COLLECTION = "hourly_profile"
-DAY_PARTS_COLLECTION = "category_day_parts"
-TREND_COLLECTION = "spending_trend"
+TEMPORAL_COLLECTION = mc.TEMPORAL_PATTERNS
+HOURLY_COLLECTION = mc.HOURLY_PROFILE
+DAY_PARTS_COLLECTION = mc.CATEGORY_DAY_PARTS
+TREND_COLLECTION = mc.SPENDING_TREND
 PEAK_HOURS = 3
 
 

@@ -52,6 +52,7 @@ from pymongo.errors import OperationFailure
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch.columns import is_approved
 from darooghe.batch.documents import collect_documents, for_documents, row_document
 from darooghe.mongo_client import connect
@@ -60,10 +61,10 @@ from darooghe.mongo_indexes import ensure_indexes as ensure_path_indexes
 from darooghe.mongo_write import insert_new, now_ms, replace_by_id
 from darooghe.schema import COMMISSION_TYPES, FIELDS, STATUSES
 
-COLLECTION = "transactions"
-HOURLY = "transactions_hourly"
-ACTIVITY = "activity_hourly"
-BATCH_STATE = "batch_state"
+COLLECTION = mc.TRANSACTIONS
+HOURLY = mc.TRANSACTIONS_HOURLY
+ACTIVITY = mc.ACTIVITY_HOURLY
+BATCH_STATE = mc.BATCH_STATE
 RETENTION = dt.timedelta(hours=24)
 HOUR = dt.timedelta(hours=1)
 TTL_INDEX = "event_time_ttl"

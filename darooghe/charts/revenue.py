@@ -93,7 +93,8 @@ def commission_by_type(db: Database) -> Chart:
     )
 
 
-def commission_by_category(db: Database) -> Chart:
+def _category_totals(db: Database) -> pd.DataFrame:
+    """The batch layer's commission by category, with the ratio in percent, in category order."""
     fields = [
         "merchant_category",
         "transaction_count",
@@ -109,6 +110,11 @@ def commission_by_category(db: Database) -> Chart:
         amount = categories["total_amount"].where(categories["total_amount"] > 0)
         categories["ratio_pct"] = 100 * categories["total_commission"] / amount
         categories = _ordered(categories, "merchant_category", schema.MERCHANT_CATEGORIES)
+    return categories
+
+
+def _live_ratio(db: Database) -> pd.DataFrame:
+    """The live commission ratio per 1-minute window and category, in percent."""
     live = _live(
         db,
         src.LIVE_COMMISSION_RATIO,
@@ -119,45 +125,48 @@ def commission_by_category(db: Database) -> Chart:
             100 * live["total_commission"] / live["total_amount"].where(live["total_amount"] > 0)
         )
         live = live.dropna(subset=["ratio_pct"])
+    return live
+
+
+def _category_bar(categories: pd.DataFrame, title: str, y: str, ylabel: str, **kw) -> Panel:
+    return Panel(
+        title,
+        "bar",
+        categories,
+        x="merchant_category",
+        y=y,
+        hue="merchant_category",
+        xlabel="Merchant category",
+        ylabel=ylabel,
+        source=src.COMMISSION_BY_CATEGORY,
+        **kw,
+    )
+
+
+def commission_by_category(db: Database) -> Chart:
+    categories = _category_totals(db)
+    live = _live_ratio(db)
     return Chart(
         name="commission_by_category",
         title="Commission by merchant category",
         sources=(src.COMMISSION_BY_CATEGORY, src.LIVE_COMMISSION_RATIO),
         rows_read=len(categories) + len(live),
         panels=[
-            Panel(
-                "Total commission (history)",
-                "bar",
+            _category_bar(
                 categories,
-                x="merchant_category",
-                y="total_commission",
-                hue="merchant_category",
-                xlabel="Merchant category",
-                ylabel="Commission ({irr})",
-                source=src.COMMISSION_BY_CATEGORY,
+                "Total commission (history)",
+                "total_commission",
+                "Commission ({irr})",
                 irr_column="total_commission",
             ),
-            Panel(
-                "Commission ratio (history)",
-                "bar",
-                categories,
-                x="merchant_category",
-                y="ratio_pct",
-                hue="merchant_category",
-                xlabel="Merchant category",
-                ylabel="Commission / amount (%)",
-                source=src.COMMISSION_BY_CATEGORY,
+            _category_bar(
+                categories, "Commission ratio (history)", "ratio_pct", "Commission / amount (%)"
             ),
-            Panel(
-                "Average commission per approved payment (history)",
-                "bar",
+            _category_bar(
                 categories,
-                x="merchant_category",
-                y="avg_commission",
-                hue="merchant_category",
-                xlabel="Merchant category",
-                ylabel="Commission per payment ({irr})",
-                source=src.COMMISSION_BY_CATEGORY,
+                "Average commission per approved payment (history)",
+                "avg_commission",
+                "Commission per payment ({irr})",
                 irr_column="avg_commission",
             ),
             Panel(

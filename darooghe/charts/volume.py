@@ -16,19 +16,31 @@ HOUR = pd.Timedelta(hours=1)
 LIVE_SPAN = pd.Timedelta(milliseconds=LIVE_METRICS_SPAN_MS)
 
 
-def volume_history(db: Database) -> Chart:
+def _daily(db: Database, by_hour: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Transactions and approved amount per day, and where they were read."""
     daily = src.fetch(
         db,
         src.SPENDING_TREND,
         ["period_start", "transaction_count", "total_amount"],
         {"period": "day"},
     )
-    daily_source = src.SPENDING_TREND
-    rollup = src.window_rollup(
-        db, src.TRANSACTIONS_HOURLY, [*schema.STATUSES, "approved_amount"]
+    if not daily.empty:
+        daily["period_start"] = src.utc_naive(daily["period_start"])
+        return daily, src.SPENDING_TREND
+    # Before the batch layer has run, the last 24 hours' rollups still give a day or two.
+    per_day = by_hour.groupby(by_hour.index.floor("D")).sum()
+    daily = pd.DataFrame(
+        {
+            "period_start": per_day.index,
+            "transaction_count": per_day[list(schema.STATUSES)].sum(axis=1).to_numpy(),
+            "total_amount": per_day["approved_amount"].to_numpy(),
+        }
     )
-    by_hour = rollup.groupby("hour")[[*schema.STATUSES, "approved_amount"]].sum()
-    # Volume counts every valid transaction; spending only approved ones.
+    return daily, f"{src.SPENDING_TREND} and {src.TRANSACTIONS_HOURLY}"
+
+
+def _hourly_by_status(by_hour: pd.DataFrame) -> pd.DataFrame:
+    """Long form (hour, status, transaction_count) of the hours' counts, without empty rows."""
     hourly = (
         by_hour[list(schema.STATUSES)]
         .rename_axis(columns="status")
@@ -36,76 +48,82 @@ def volume_history(db: Database) -> Chart:
         .rename("transaction_count")
         .reset_index()
     )
-    hourly = hourly[hourly["transaction_count"] > 0].reset_index(drop=True)
+    return hourly[hourly["transaction_count"] > 0].reset_index(drop=True)
+
+
+def _daily_panels(daily: pd.DataFrame, source: str) -> list[Panel]:
+    return [
+        Panel(
+            "Transactions per day",
+            "timebar",
+            daily,
+            x="period_start",
+            y="transaction_count",
+            xlabel="Day (UTC)",
+            ylabel="Transactions per day",
+            source=source,
+            bucket=DAY,
+        ),
+        Panel(
+            "Spending per day (approved amount)",
+            "timebar",
+            daily,
+            x="period_start",
+            y="total_amount",
+            xlabel="Day (UTC)",
+            ylabel="Amount ({irr})",
+            source=source,
+            bucket=DAY,
+            irr_column="total_amount",
+        ),
+    ]
+
+
+def _hourly_panels(hourly: pd.DataFrame, hourly_amount: pd.DataFrame) -> list[Panel]:
+    return [
+        Panel(
+            "Transactions per hour, last 24 h, by status",
+            "timebar",
+            hourly,
+            x="hour",
+            y="transaction_count",
+            hue="status",
+            legend_title="status",
+            xlabel="Hour (UTC)",
+            ylabel="Transactions per hour",
+            source=src.TRANSACTIONS_HOURLY,
+            bucket=HOUR,
+        ),
+        Panel(
+            "Approved amount per hour, last 24 h",
+            "timebar",
+            hourly_amount,
+            x="hour",
+            y="amount",
+            xlabel="Hour (UTC)",
+            ylabel="Amount ({irr})",
+            source=src.TRANSACTIONS_HOURLY,
+            bucket=HOUR,
+            irr_column="amount",
+        ),
+    ]
+
+
+def volume_history(db: Database) -> Chart:
+    rollup = src.window_rollup(
+        db, src.TRANSACTIONS_HOURLY, [*schema.STATUSES, "approved_amount"]
+    )
+    by_hour = rollup.groupby("hour")[[*schema.STATUSES, "approved_amount"]].sum()
+    daily, daily_source = _daily(db, by_hour)
+    # Volume counts every valid transaction; spending only approved ones.
+    hourly = _hourly_by_status(by_hour)
     hourly_amount = by_hour["approved_amount"].rename("amount").reset_index()
-    if daily.empty:
-        # Before the batch layer has run, the last 24 hours' rollups still give a day or two.
-        per_day = by_hour.groupby(by_hour.index.floor("D")).sum()
-        daily = pd.DataFrame(
-            {
-                "period_start": per_day.index,
-                "transaction_count": per_day[list(schema.STATUSES)].sum(axis=1).to_numpy(),
-                "total_amount": per_day["approved_amount"].to_numpy(),
-            }
-        )
-        daily_source = f"{src.SPENDING_TREND} and {src.TRANSACTIONS_HOURLY}"
-    else:
-        daily["period_start"] = src.utc_naive(daily["period_start"])
     return Chart(
         name="volume_history",
         title="Transaction volume over time (history)",
         sources=(src.SPENDING_TREND, src.TRANSACTIONS_HOURLY),
         rows_read=len(daily) + len(rollup),
-        panels=[
-            Panel(
-                "Transactions per day",
-                "timebar",
-                daily,
-                x="period_start",
-                y="transaction_count",
-                xlabel="Day (UTC)",
-                ylabel="Transactions per day",
-                source=daily_source,
-                bucket=DAY,
-            ),
-            Panel(
-                "Spending per day (approved amount)",
-                "timebar",
-                daily,
-                x="period_start",
-                y="total_amount",
-                xlabel="Day (UTC)",
-                ylabel="Amount ({irr})",
-                source=daily_source,
-                bucket=DAY,
-                irr_column="total_amount",
-            ),
-            Panel(
-                "Transactions per hour, last 24 h, by status",
-                "timebar",
-                hourly,
-                x="hour",
-                y="transaction_count",
-                hue="status",
-                legend_title="status",
-                xlabel="Hour (UTC)",
-                ylabel="Transactions per hour",
-                source=src.TRANSACTIONS_HOURLY,
-                bucket=HOUR,
-            ),
-            Panel(
-                "Approved amount per hour, last 24 h",
-                "timebar",
-                hourly_amount,
-                x="hour",
-                y="amount",
-                xlabel="Hour (UTC)",
-                ylabel="Amount ({irr})",
-                source=src.TRANSACTIONS_HOURLY,
-                bucket=HOUR,
-                irr_column="amount",
-            ),
-        ],
+        panels=[*_daily_panels(daily, daily_source), *_hourly_panels(hourly, hourly_amount)],
     )
 
 

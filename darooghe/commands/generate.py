@@ -22,9 +22,10 @@ from darooghe import kafka_io
 from darooghe.config import load_settings
 from darooghe.generator import params as gp
 from darooghe.generator.engine import Engine, Renderer
-from darooghe.generator.runner import WindowError, iso, parse_end, run_history, run_live
+from darooghe.generator.runner import WindowError, parse_end, run_history, run_live
 from darooghe.generator.sinks import FileSink, KafkaSink
 from darooghe.merchant_reference import side_file
+from darooghe.schema import format_epoch_ms
 from darooghe.services.process import ManagedProcess
 from darooghe.topics import BY_NAME, LABEL_HEADER, MAX_HISTORY_DAYS, MERCHANTS, TRANSACTIONS
 
@@ -124,7 +125,8 @@ def run(args) -> int:
                 end_ms = _now_ms()
             start_ms = end_ms - params.days * 86_400_000
             if report:
-                report(f"generate: history {iso(start_ms)} .. {iso(end_ms)} (seed {params.seed}, "
+                report(f"generate: history {format_epoch_ms(start_ms)} .. "
+                       f"{format_epoch_ms(end_ms)} (seed {params.seed}, "
                        f"{params.event_rate:g} events/min) -> {target}")
             summaries.append(run_history(engine, sink, start_ms, end_ms, report, stop))
         if args.mode in ("live", "both") and not stop.is_set():

@@ -86,13 +86,18 @@ def _selected(job: str) -> list[str]:
     return list(JOBS) if job == "all" else [job]
 
 
-def start(args) -> int:
-    from darooghe.cli import build_parser
+def _job_parser(job: str) -> argparse.ArgumentParser:
+    """The parser of `darooghe stream <job>` alone (the same arguments register() gives it)."""
+    parser = argparse.ArgumentParser(prog=f"darooghe stream {job}")
+    add_stream_arguments(parser, fraud=job == "fraud")
+    return parser
 
+
+def start(args) -> int:
     job_args = [a for a in args.job_args if a != "--"]
     for job in _selected(args.job):
         try:  # refuse bad options now rather than in a background log
-            build_parser().parse_args(["stream", job, *job_args])
+            _job_parser(job).parse_args(job_args)
         except SystemExit:
             print(f"darooghe stream start {job}: invalid options {job_args}", file=sys.stderr)
             return 2

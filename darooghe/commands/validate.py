@@ -41,7 +41,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "validate",
         help="validate transactions: Kafka service (exactly once), --show-one, or a record file",
-        description="Check every transaction (SPEC section 3) and route it exactly once to "
+        description="Check every transaction against the validation rules and route it exactly once to "
         f"{VALID_TRANSACTIONS.name} or {ERROR_LOGS.name}.",
     )
     p.add_argument(

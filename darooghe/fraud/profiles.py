@@ -20,9 +20,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
+from darooghe import mongo_collections as mc
 from darooghe.config import Settings, load_settings
 
-PROFILES_COLLECTION = "customer_profiles"
+PROFILES_COLLECTION = mc.CUSTOMER_PROFILES
 
 
 class ProfilesError(ValueError):

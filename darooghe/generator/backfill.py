@@ -35,8 +35,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from darooghe.config import Settings
 from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.params import GeneratorParams
-from darooghe.generator.runner import Progress, Summary, iso, parse_end, run_history
+from darooghe.generator.runner import Progress, Summary, parse_end, run_history
 from darooghe.generator.sinks import KafkaSink
+from darooghe.schema import format_epoch_ms
 from darooghe.topics import LABEL_HEADER, MERCHANTS
 
 
@@ -196,11 +197,11 @@ def backfill(
                     "topic": topic,
                     "start_ms": start_ms,
                     "end_ms": end_ms,
-                    "start": iso(start_ms),
-                    "end": iso(end_ms),
+                    "start": format_epoch_ms(start_ms),
+                    "end": format_epoch_ms(end_ms),
                     "seed": params.seed,
                     "params": params.as_dict(),
-                    "started_at": iso(int(time.time() * 1000)),
+                    "started_at": format_epoch_ms(int(time.time() * 1000)),
                 }
             )
         engine = Engine(params)
@@ -222,6 +223,6 @@ def backfill(
             run_id,
             state="done",
             events=summary.events,
-            written_at=iso(int(time.time() * 1000)),
+            written_at=format_epoch_ms(int(time.time() * 1000)),
         )
     return BackfillOutcome(True, start_ms, end_ms, summary=summary, resumed_after=sink.skip)

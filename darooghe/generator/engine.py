@@ -120,6 +120,9 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------
     def chunk(self, start_ms: int, end_ms: int) -> Batch:
+        """The events of [start_ms, end_ms). Every random draw comes from self.rng in a fixed
+        order (the helpers below are called in it): a seed and the chunk bounds give the same
+        events."""
         rng, pop = self.rng, self.population
         t = self.intensity.sample(rng, start_ms / 1000.0, end_ms / 1000.0)
         t_ms = np.clip(np.floor(t * 1000.0).astype(np.int64), start_ms, end_ms - 1)
@@ -131,9 +134,37 @@ class Engine:
         fraud.assign_bursts(marks, customer, burst_sizes, self.carry)
         travel_rows = fraud.assign_travel(marks, customer, t_ms, self.carry)
 
+        home = pop.home_city[customer]
+        method, merchant, location, device = self._where_and_how(t_ms, customer, home)
+        if len(travel_rows):
+            self._travel_far(travel_rows, customer, home, method, merchant, location, device)
+        amount = self._amounts(customer, merchant)
+        status, reason, risk = self._outcomes(customer)
+        id_bytes = random_uuid_bytes(rng, n)
+        spike_factor = rng.uniform(*fraud.SPIKE_FACTOR, size=int(np.sum(marks == fraud.SPIKE)))
+        bits = self._label_fraud(
+            marks, t_ms, customer, id_bytes, location, amount, status, spike_factor, end_ms
+        )
+        value_t_ms, commission, vat, total, schema_variant, schema_choice = self._corrupt_invalid(
+            marks, t_ms, customer, merchant, method, device, amount
+        )
+        batch = Batch(
+            t_ms=t_ms, value_t_ms=value_t_ms, customer=customer, merchant=merchant, method=method,
+            amount=amount, location=location, device=device, status=status, reason=reason,
+            risk=risk, commission=commission, vat=vat, total=total, ids=uuid_strings(id_bytes),
+            marks=marks, bits=bits, schema_variant=schema_variant, schema_choice=schema_choice,
+        )
+        self._count(batch)
+        return batch
+
+    def _where_and_how(
+        self, t_ms: np.ndarray, customer: np.ndarray, home: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Payment method, merchant, location and device of each event (in person at a merchant
+        open in the home city, or online from one of the customer's places)."""
+        rng, pop, n = self.rng, self.population, len(t_ms)
         _, hour = local_clock(t_ms / 1000.0)
         local_hour = np.floor(hour).astype(np.int64)
-        home = pop.home_city[customer]
         method = pop.pick_methods(rng.random(n), customer)
         off_hours = rng.random(n) < OFF_HOURS_SHARE
         # nothing open in the home city at this hour: the customer pays online instead
@@ -154,22 +185,40 @@ class Engine:
         device = np.where(
             in_person, 0, np.where(from_phone, pop.phone_device[customer], pop.computer_device[customer])
         )
+        return method, merchant, location, device
 
-        # impossible travel: in person at a merchant of a far city, or online from there
-        if len(travel_rows):
-            far = pop.pick_far_cities(rng.random(len(travel_rows)), home[travel_rows])
-            far_merchant = pop.pick_city_merchants(rng.random(len(travel_rows)), far)
-            has = pop.city_has_merchant[far]
-            visitor = pop.visitor_location[far, rng.integers(0, VISITOR_POINTS_PER_CITY, len(far))]
-            method[travel_rows] = np.where(has, np.where(rng.random(len(far)) < 0.7, POS, NFC), ONLINE)
-            merchant[travel_rows] = np.where(has, far_merchant, merchant[travel_rows])
-            location[travel_rows] = np.where(has, pop.merchant_location[far_merchant], visitor)
-            device[travel_rows] = np.where(has, 0, pop.computer_device[customer[travel_rows]])
+    def _travel_far(
+        self,
+        travel_rows: np.ndarray,
+        customer: np.ndarray,
+        home: np.ndarray,
+        method: np.ndarray,
+        merchant: np.ndarray,
+        location: np.ndarray,
+        device: np.ndarray,
+    ) -> None:
+        """Impossible travel, in place: in person at a merchant of a far city, or online there."""
+        rng, pop = self.rng, self.population
+        far = pop.pick_far_cities(rng.random(len(travel_rows)), home[travel_rows])
+        far_merchant = pop.pick_city_merchants(rng.random(len(travel_rows)), far)
+        has = pop.city_has_merchant[far]
+        visitor = pop.visitor_location[far, rng.integers(0, VISITOR_POINTS_PER_CITY, len(far))]
+        method[travel_rows] = np.where(has, np.where(rng.random(len(far)) < 0.7, POS, NFC), ONLINE)
+        merchant[travel_rows] = np.where(has, far_merchant, merchant[travel_rows])
+        location[travel_rows] = np.where(has, pop.merchant_location[far_merchant], visitor)
+        device[travel_rows] = np.where(has, 0, pop.computer_device[customer[travel_rows]])
 
-        noise = np.clip(rng.lognormal(0.0, AMOUNT_NOISE_SD, n), AMOUNT_NOISE_MIN, AMOUNT_NOISE_MAX)
+    def _amounts(self, customer: np.ndarray, merchant: np.ndarray) -> np.ndarray:
+        """The customer's typical spend, scaled by the merchant's category and noise, rounded."""
+        pop = self.population
+        noise = self.rng.lognormal(0.0, AMOUNT_NOISE_SD, len(customer))
+        noise = np.clip(noise, AMOUNT_NOISE_MIN, AMOUNT_NOISE_MAX)
         raw = pop.typical_spend[customer] * _CATEGORY_FACTOR[pop.merchant_category[merchant]] * noise
-        amount = (np.round(raw / AMOUNT_ROUNDING) * AMOUNT_ROUNDING).astype(np.int64)
+        return (np.round(raw / AMOUNT_ROUNDING) * AMOUNT_ROUNDING).astype(np.int64)
 
+    def _outcomes(self, customer: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Status (declined and pending at their rates), failure reason and risk level."""
+        rng, n = self.rng, len(customer)
         u = rng.random(n)
         status = np.where(
             u < self.params.declined_rate,
@@ -179,11 +228,26 @@ class Engine:
         reason = np.where(
             status == DECLINED, rng.choice(len(FAILURE_REASONS), n, p=FAILURE_REASON_WEIGHTS), -1
         )
-        risk = np.clip(pop.base_risk[customer] + rng.choice(RISK_JITTER[0], n, p=RISK_JITTER[1]), 1, 5)
-        id_bytes = random_uuid_bytes(rng, n)
-        spike_factor = rng.uniform(*fraud.SPIKE_FACTOR, size=int(np.sum(marks == fraud.SPIKE)))
+        jitter = rng.choice(RISK_JITTER[0], n, p=RISK_JITTER[1])
+        risk = np.clip(self.population.base_risk[customer] + jitter, 1, 5)
+        return status, reason, risk
 
-        # the valid stream: spikes' final amounts and the rule labels
+    def _label_fraud(
+        self,
+        marks: np.ndarray,
+        t_ms: np.ndarray,
+        customer: np.ndarray,
+        id_bytes: np.ndarray,
+        location: np.ndarray,
+        amount: np.ndarray,
+        status: np.ndarray,
+        spike_factor: np.ndarray,
+        end_ms: int,
+    ) -> np.ndarray:
+        """The rule labels of the valid stream (as bits), settling the spikes' final amounts in
+        `amount` and `marks` and carrying the rule state to the next chunk."""
+        pop = self.population
+        n = len(t_ms)
         valid = marks <= fraud.SPIKE
         valid_rows = np.flatnonzero(valid)
         id_high, id_low = uuid_sort_keys(id_bytes)
@@ -210,8 +274,22 @@ class Engine:
         bits = np.zeros(n, dtype=np.int64)
         bits[valid_rows] = fraud.label_bits(state, valid_amount)
         fraud.advance(self.carry, state, events, valid_amount, end_ms)
+        return bits
 
-        # invalid corruptions that change columns (ERR_SCHEMA is applied to the JSON text)
+    def _corrupt_invalid(
+        self,
+        marks: np.ndarray,
+        t_ms: np.ndarray,
+        customer: np.ndarray,
+        merchant: np.ndarray,
+        method: np.ndarray,
+        device: np.ndarray,
+        amount: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """Commission, VAT and total, and the invalid events' corruptions that change columns
+        (method and device in place; ERR_SCHEMA is applied to the JSON text, from its variant and
+        choice). Returns (value time, commission, vat, total, schema variant, schema choice)."""
+        rng, pop, n = self.rng, self.population, len(t_ms)
         err_device = np.flatnonzero(marks == fraud.ERR_DEVICE)
         method[err_device] = MOBILE
         device[err_device] = pop.computer_device[customer[err_device]]
@@ -229,15 +307,7 @@ class Engine:
         schema_choice = np.zeros(n, dtype=np.int64)
         schema_variant[err_schema] = rng.integers(0, len(invalid.SCHEMA_VARIANTS), len(err_schema))
         schema_choice[err_schema] = rng.integers(0, 1 << 30, len(err_schema))
-
-        batch = Batch(
-            t_ms=t_ms, value_t_ms=value_t_ms, customer=customer, merchant=merchant, method=method,
-            amount=amount, location=location, device=device, status=status, reason=reason,
-            risk=risk, commission=commission, vat=vat, total=total, ids=uuid_strings(id_bytes),
-            marks=marks, bits=bits, schema_variant=schema_variant, schema_choice=schema_choice,
-        )
-        self._count(batch)
-        return batch
+        return value_t_ms, commission, vat, total, schema_variant, schema_choice
 
     def _commission(self, ctype: np.ndarray, amount: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Commission and VAT from darooghe.commission, called once per distinct (type, amount)."""

@@ -1,4 +1,4 @@
-"""Injected invalid events: each breaks exactly one validation rule of SPEC section 3.
+"""Injected invalid events: each breaks exactly one validation rule (darooghe.validation.rules).
 
 Rates are parameters (ERR_AMOUNT_RATE, ERR_TIME_RATE, ERR_DEVICE_RATE, ERR_SCHEMA_RATE, 0.5% each
 by default); the `darooghe-label` header names the rule. Every other rule still holds on the

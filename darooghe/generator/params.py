@@ -1,4 +1,4 @@
-"""The generator's parameters (SPEC section 2): defaults, ranges, environment variables, checks.
+"""The generator's parameters: defaults, ranges, environment variables, checks.
 
 One table drives the CLI flags, the environment variables and the range checks, so a parameter
 cannot be added in one place and forgotten in another. A value out of its range is refused with

@@ -216,16 +216,31 @@ class Population:
     def __init__(self, seed_seq: np.random.SeedSequence, customer_count: int, merchant_count: int) -> None:
         rng = np.random.default_rng(seed_seq)
         self.cities = CITIES
-        n_cities = len(CITIES)
         city_lat = np.array([c.lat for c in CITIES])
         city_lng = np.array([c.lng for c in CITIES])
         city_pop = np.array([c.population_m for c in CITIES])
         self.city_distance_km = haversine_km(
             city_lat[:, None], city_lng[:, None], city_lat[None, :], city_lng[None, :]
         )
+        # The draws come in this order from one generator: the same seed gives the same population.
+        merchant_lat, merchant_lng = self._draw_merchants(
+            rng, merchant_count, city_lat, city_lng, city_pop
+        )
+        self._draw_customers(rng, customer_count, city_pop)
+        self._draw_devices(rng, customer_count)
+        self._place_locations(rng, city_lat, city_lng, merchant_lat, merchant_lng)
+        self._build_choice_tables(city_pop)
 
-        # --- merchants ------------------------------------------------------------------------
-        m = merchant_count
+    def _draw_merchants(
+        self,
+        rng: np.random.Generator,
+        m: int,
+        city_lat: np.ndarray,
+        city_lng: np.ndarray,
+        city_pop: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Merchants: city, category, commission type, business hours, popularity; their points."""
+        n_cities = len(CITIES)
         self.merchant_count = m
         # The largest cities each get a merchant first, so in-person payments have somewhere to go.
         covered = min(m // 2, n_cities)
@@ -252,12 +267,15 @@ class Population:
         merchant_lat = city_lat[merchant_city] + _jitter(rng, m, CITY_JITTER_SD, CITY_JITTER_MAX)
         merchant_lng = city_lng[merchant_city] + _jitter(rng, m, CITY_JITTER_SD, CITY_JITTER_MAX)
         self.merchant_ids = np.array([f"merch_{i + 1}" for i in range(m)], dtype=object)
+        return merchant_lat, merchant_lng
 
-        # --- customers ------------------------------------------------------------------------
-        n = customer_count
+    def _draw_customers(self, rng: np.random.Generator, n: int, city_pop: np.ndarray) -> None:
+        """Customers: home city (one with a merchant), type, spend, activity, methods, risk."""
+        n_cities = len(CITIES)
         self.customer_count = n
         has_merchant = np.zeros(n_cities, dtype=bool)
-        has_merchant[merchant_city] = True
+        has_merchant[self.merchant_city] = True
+        self.city_has_merchant = has_merchant
         home_weights = np.where(has_merchant, city_pop, 0.0)
         self.home_city = rng.choice(n_cities, n, p=home_weights / home_weights.sum()).astype(np.int64)
         self.customer_type = rng.choice(
@@ -282,7 +300,8 @@ class Population:
         self.customer_ids = np.array([f"cust_{i + 1}" for i in range(n)], dtype=object)
         self.customer_type_names = np.array(types, dtype=object)
 
-        # devices: one phone and one computer per customer, as device_info JSON fragments
+    def _draw_devices(self, rng: np.random.Generator, n: int) -> None:
+        """One phone and one computer per customer, as device_info JSON fragments (0 is `{}`)."""
         phone_os = rng.choice(list(PHONE_OS_WEIGHTS), n, p=_probs(PHONE_OS_WEIGHTS))
         computer_os = rng.choice(list(COMPUTER_OS_WEIGHTS), n, p=_probs(COMPUTER_OS_WEIGHTS))
         app = rng.choice(len(APP_VERSIONS), n)
@@ -297,7 +316,16 @@ class Population:
         self.phone_device = 1 + np.arange(n)
         self.computer_device = 1 + n + np.arange(n)
 
-        # places: the customer's home and usual spots
+    def _place_locations(
+        self,
+        rng: np.random.Generator,
+        city_lat: np.ndarray,
+        city_lng: np.ndarray,
+        merchant_lat: np.ndarray,
+        merchant_lng: np.ndarray,
+    ) -> None:
+        """Customers' homes and usual spots, visitor points per city: the one location table."""
+        n, m, n_cities = self.customer_count, self.merchant_count, len(CITIES)
         home_lat = city_lat[self.home_city] + _jitter(rng, n, CITY_JITTER_SD, CITY_JITTER_MAX)
         home_lng = city_lng[self.home_city] + _jitter(rng, n, CITY_JITTER_SD, CITY_JITTER_MAX)
         k = PLACES_PER_CUSTOMER
@@ -316,7 +344,10 @@ class Population:
         self.place_location = m + np.arange(n * k).reshape(n, k)
         self.visitor_location = m + n * k + np.arange(n_cities * v).reshape(n_cities, v)
 
-        # --- choice tables --------------------------------------------------------------------
+    def _build_choice_tables(self, city_pop: np.ndarray) -> None:
+        """The weighted choices of customers, online and in-person merchants and far cities."""
+        n, m, n_cities = self.customer_count, self.merchant_count, len(CITIES)
+        merchant_city, has_merchant = self.merchant_city, self.city_has_merchant
         self._customers = WeightedSegments([np.arange(n)], [self.activity])
         merchants_all = np.arange(m)
         self._online = WeightedSegments([merchants_all], [self.merchant_popularity])
@@ -350,7 +381,6 @@ class Population:
             [self.merchant_popularity[merchant_city == c] if has_merchant[c] else self.merchant_popularity
              for c in range(n_cities)],
         )
-        self.city_has_merchant = has_merchant
 
     # --- vectorised choices (u: uniforms in [0, 1)) ---------------------------------------------
     def pick_customers(self, u: np.ndarray) -> np.ndarray:

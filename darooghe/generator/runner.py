@@ -23,6 +23,7 @@ import numpy as np
 
 from darooghe.generator.engine import Engine
 from darooghe.generator.sinks import Sink
+from darooghe.schema import format_epoch_ms
 
 HOUR_MS = 3_600_000
 LIVE_CHUNK_MS = 1_000
@@ -50,12 +51,6 @@ def parse_end(text: str | None, now_ms: int | None = None) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
-
-
 def history_chunk_ms(engine: Engine) -> int:
     seconds = CHUNK_CANDIDATES / engine.intensity.max_per_second
     minutes = int(min(max(seconds, 60.0), 6 * 3600.0) // 60)
@@ -81,8 +76,9 @@ class Summary:
     def describe(self) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in self.label_counts().items())
         return (
-            f"{self.mode}: {self.events:,} events from {iso(self.window_start_ms)} to "
-            f"{iso(self.window_end_ms)} in {self.seconds:.1f} s ({self.rate:,.0f} events/s); "
+            f"{self.mode}: {self.events:,} events from {format_epoch_ms(self.window_start_ms)} to "
+            f"{format_epoch_ms(self.window_end_ms)} in {self.seconds:.1f} s "
+            f"({self.rate:,.0f} events/s); "
             f"declined={self.counts.get('declined', 0)}; labels: {labels}"
         )
 
@@ -126,7 +122,10 @@ def run_history(
     A stop request ends the run after the current chunk; the summary's window then ends there.
     """
     if end_ms <= start_ms:
-        raise WindowError(f"history window is empty: start {iso(start_ms)} >= end {iso(end_ms)}")
+        raise WindowError(
+            f"history window is empty: start {format_epoch_ms(start_ms)} >= end "
+            f"{format_epoch_ms(end_ms)}"
+        )
     t0 = time.monotonic()
     before = engine.counts["events"]
     meter = ProgressMeter(progress, engine.intensity.expected_events(start_ms / 1000, end_ms / 1000))

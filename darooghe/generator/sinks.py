@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException, Producer
 
 from darooghe import merchant_reference
 from darooghe.generator.engine import Batch, Renderer
+from darooghe.kafka_io import produce_when_room
 from darooghe.records import Record, write_record_file
 from darooghe.topics import MERCHANTS
 
@@ -149,7 +150,7 @@ class KafkaSink:
         """Produce the merchant register and wait for it: its errors are not the events' errors."""
         records = merchant_records(self.renderer, record_ts)
         for r in records:
-            self.producer.produce(self.merchants_topic, r.value, r.key, timestamp=r.timestamp)
+            produce_when_room(self.producer, self.merchants_topic, r.value, r.key, r.timestamp)
         remaining = self.producer.flush(60.0)
         if remaining or self.error_count:
             raise KafkaException(
@@ -167,16 +168,11 @@ class KafkaSink:
         values = self.renderer.values(batch)
         keys = self.renderer.population.customer_ids[batch.customer].tolist()
         labels = batch.labels()
-        produce, poll = self.producer.produce, self.producer.poll
+        producer, poll = self.producer, self.producer.poll
         topic, header = self.topic, self.label_header
         for i, (value, key, ts, label) in enumerate(zip(values, keys, record_ts.tolist(), labels)):
             headers = None if label is None else [(header, label.encode())]
-            while True:
-                try:
-                    produce(topic, value, key, timestamp=ts, headers=headers)
-                    break
-                except BufferError:
-                    poll(0.05)  # the local queue is full: let the I/O thread drain it
+            produce_when_room(producer, topic, value, key, ts, headers)
             if i % 20_000 == 0:
                 poll(0)
         self.written += len(values)

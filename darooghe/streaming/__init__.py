@@ -1,4 +1,4 @@
-"""The real-time layer (SPEC section 4): Spark Structured Streaming queries and their plumbing.
+"""The real-time layer: Spark Structured Streaming queries and their plumbing.
 
 - `sources`         — valid transactions from Kafka or from a directory of record files, one schema.
 - `fraud_processor` — the stateful processor (transformWithState, event time, per-customer state).

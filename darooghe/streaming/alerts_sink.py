@@ -14,6 +14,7 @@ from confluent_kafka import Consumer
 from pymongo import ASCENDING
 from pymongo.database import Database
 
+from darooghe import mongo_collections as mc
 from darooghe.fraud.rules import RULES
 from darooghe.mongo_write import insert_new
 from darooghe.records import Record
@@ -31,7 +32,7 @@ from darooghe.sinks import (
 )
 from darooghe.topics import FRAUD_ALERTS
 
-FRAUD_ALERTS_COLLECTION = "fraud_alerts"
+FRAUD_ALERTS_COLLECTION = mc.FRAUD_ALERTS
 REQUIRED = (
     "alert_id",
     "rule",

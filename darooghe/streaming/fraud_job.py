@@ -40,6 +40,7 @@ from darooghe.streaming.fraud_processor import (
     FraudDetector,
     customer_bucket,
 )
+from darooghe.streaming.options import DEFAULT_LATENESS_MS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
 from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
 from darooghe.streaming.sources import (
@@ -54,7 +55,6 @@ from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
 QUERY = "fraud_detection"
-DEFAULT_LATENESS_MS = 120_000
 
 
 def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:

@@ -1,4 +1,4 @@
-"""Live commission metrics (SPEC section 4): three streaming queries feeding four topics.
+"""Live commission metrics: three streaming queries feeding four topics.
 
 | query              | window                      | group             | topics                                   |
 |--------------------|-----------------------------|-------------------|------------------------------------------|
@@ -6,7 +6,7 @@
 | commission_by_type | 1 min tumbling              | commission_type   | metrics.commission_by_type               |
 | merchant_windows   | 5 min tumbling              | merchant_id       | metrics.top_merchants (top 5, ranked)    |
 
-As in the batch layer (SPEC section 5), volume counts every valid transaction while commission
+As in the batch layer, volume counts every valid transaction while commission
 figures count approved transactions only (a declined or pending payment collects nothing):
 `commission_ratio` = approved commission / approved amount.
 
@@ -24,7 +24,6 @@ Absolute totals make the merge idempotent: a batch replayed after a crash writes
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -37,6 +36,8 @@ from pyspark.sql import functions as F
 
 from darooghe.config import Settings
 from darooghe.fraud.txn import iso_ms
+from darooghe.streaming.metric_contract import metric_id, top_ranked
+from darooghe.streaming.options import DEFAULT_LATENESS_MS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
 from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
 from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records, workdir_for
@@ -49,18 +50,12 @@ from darooghe.topics import (
 from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-metrics"
-DEFAULT_LATENESS_MS = 120_000
-TOP_N = 5
 APPROVED = "approved"
 
 
 def metric_name(topic: str) -> str:
     """darooghe.metrics.category_volume -> category_volume"""
     return topic.rsplit(".", 1)[-1]
-
-
-def metric_id(topic: str, window_start_ms: int, group: str) -> str:
-    return hashlib.sha256(f"{topic}|{window_start_ms}|{group}".encode()).hexdigest()[:32]
 
 
 def default_workdir(settings: Settings, source: SourceConfig, output: Path | None) -> Path:
@@ -245,8 +240,7 @@ class TopMerchantsRanker:
     @staticmethod
     def ranked(doc: dict) -> list[dict]:
         topic = METRICS_TOP_MERCHANTS.name
-        # Highest commission first; ties by merchant_id so the ranking is deterministic.
-        order = sorted(doc["merchants"].items(), key=lambda kv: (-kv[1][0], kv[0]))[:TOP_N]
+        order = top_ranked(doc["merchants"].items(), lambda kv: kv[0], lambda kv: kv[1][0])
         return [
             {
                 **_window(topic, doc["window_start_ms"], doc["window_end_ms"], f"rank{rank}"),
@@ -255,7 +249,7 @@ class TopMerchantsRanker:
                 "total_commission": commission,
                 "transaction_count": count,
             }
-            for rank, (mid, (commission, count)) in enumerate(order, start=1)
+            for rank, (mid, (commission, count)) in order
         ]
 
     def _close_old(self, newest_end_ms: int) -> None:

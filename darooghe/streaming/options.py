@@ -9,7 +9,9 @@ from pathlib import Path
 
 from darooghe.topics import LIVE_METRICS_SPAN_MS
 
-DEFAULT_LATENESS = "2m"
+#: Allowed lateness of both streaming jobs: how far behind the newest event time an event may
+#: arrive and still count (the watermark trails by this plus the clock-skew allowance).
+DEFAULT_LATENESS_MS = 2 * 60_000
 #: Records per Kafka micro-batch when --max-offsets-per-trigger is not given, per job: 0 = no cap.
 #: A cap bounds the memory of a backlog's micro-batch, but the watermark then runs ahead of the
 #: partitions read more slowly: measured in `make demo` with 20,000 for fraud, replaying a week of
@@ -74,9 +76,9 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
     p.add_argument(
         "--allowed-lateness",
         type=parse_duration_ms,
-        default=parse_duration_ms(DEFAULT_LATENESS),
+        default=DEFAULT_LATENESS_MS,
         metavar="DURATION",
-        help=f"watermark delay, e.g. 90s, 2m (default {DEFAULT_LATENESS})",
+        help=f"watermark delay, e.g. 90s, 2m (default {DEFAULT_LATENESS_MS / 1000:g}s)",
     )
     p.add_argument(
         "--checkpoint",

@@ -20,7 +20,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from darooghe.config import Settings
-from darooghe.kafka_io import producer_config, require_topic
+from darooghe.kafka_io import produce_when_room, producer_config, require_topic
 
 KeyedValue = tuple[str | None, str]
 
@@ -46,17 +46,13 @@ class KafkaTopicSink:
                 errors.append(str(err))
 
         for key, value in records:
-            while True:
-                try:
-                    self.producer.produce(
-                        self.topic,
-                        key=None if key is None else key.encode(),
-                        value=value.encode(),
-                        on_delivery=on_delivery,
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            produce_when_room(
+                self.producer,
+                self.topic,
+                value.encode(),
+                None if key is None else key.encode(),
+                on_delivery=on_delivery,
+            )
         remaining = self.producer.flush(60)
         if errors or remaining:
             raise SinkError(

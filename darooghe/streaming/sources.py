@@ -28,19 +28,14 @@ from pyspark.sql.streaming.datasource import (
 
 from darooghe.config import Settings
 from darooghe.records import parse_record
+from darooghe.schema import FIELDS, spark_ddl
 from darooghe.topics import VALID_TRANSACTIONS
 
 RECORD_FILES_FORMAT = "darooghe_records"
 RECORD_FILE_SUFFIXES = (".jsonl", ".json", ".records")
 
 #: The fields of a valid transaction value the streaming jobs use (device_info is not needed).
-TRANSACTION_SCHEMA = (
-    "transaction_id string, timestamp string, customer_id string, merchant_id string, "
-    "merchant_category string, payment_method string, amount long, "
-    "location struct<lat: double, lng: double>, status string, commission_type string, "
-    "commission_amount long, vat_amount long, total_amount long, customer_type string, "
-    "risk_level int, failure_reason string"
-)
+TRANSACTION_SCHEMA = spark_ddl(tuple(f for f in FIELDS if f != "device_info"))
 
 
 def record_file_names(directory: str | Path) -> list[str]:
@@ -178,9 +173,8 @@ def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) 
 
 
 #: What the fraud rules read of a transaction: parsing only these fields is measurably cheaper.
-FRAUD_FIELDS_SCHEMA = (
-    "transaction_id string, timestamp string, customer_id string, amount long, "
-    "location struct<lat: double, lng: double>, risk_level int"
+FRAUD_FIELDS_SCHEMA = spark_ddl(
+    ("transaction_id", "timestamp", "customer_id", "amount", "location", "risk_level")
 )
 
 

@@ -1,4 +1,4 @@
-"""Ingestion validation (SPEC section 3): every record of darooghe.transactions routed exactly once.
+"""Ingestion validation: every record of darooghe.transactions routed exactly once.
 
 - `rules`: the three business rules (ERR_AMOUNT, ERR_TIME, ERR_DEVICE); ERR_SCHEMA is the typed
   structure of `darooghe.schema` failing to read the value.

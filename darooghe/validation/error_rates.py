@@ -16,12 +16,12 @@ does not flag a negligible drift).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import msgspec
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 
+from darooghe.kafka_io import partition_offsets, read_chunks
 from darooghe.schema import ERROR_CODES
 from darooghe.validation.decision import ErrorLog
 
@@ -101,52 +101,28 @@ def window_error_counts(
     """Count error codes over the last `window_records` committed input records.
 
     `group_consumer` has the validator's group.id (only its committed offsets are read; it never
-    joins the group); `reader` is a read_committed consumer with no group duties.
+    joins the group); `reader` is a read_committed consumer with no group duties and
+    enable.partition.eof; its read ends at the error log's end, or after `timeout` seconds without
+    a record.
     """
-    parts = group_consumer.list_topics(input_topic, timeout=10).topics[input_topic].partitions
-    if not parts:
-        raise KafkaException(
-            KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {input_topic!r}")
-        )
-    share = max(1, window_records // len(parts))
-    committed = group_consumer.committed(
-        [TopicPartition(input_topic, p) for p in sorted(parts)], timeout=10
-    )
+    offsets = partition_offsets(group_consumer, input_topic, committed=True)
+    share = max(1, window_records // len(offsets))
     ranges: dict[int, tuple[int, int]] = {}
-    for tp in committed:
-        if tp.offset is None or tp.offset <= 0:
+    for p, o in offsets.items():
+        if not o.committed:
             continue
-        low, _ = group_consumer.get_watermark_offsets(
-            TopicPartition(input_topic, tp.partition), timeout=10
-        )
-        start = max(low, tp.offset - share)
-        if start < tp.offset:
-            ranges[tp.partition] = (start, tp.offset)
+        start = max(o.low, o.committed - share)
+        if start < o.committed:
+            ranges[p] = (start, o.committed)
     records = sum(end - start for start, end in ranges.values())
     by_code = dict.fromkeys(ERROR_CODES, 0)
     errors = 0
     if not records:
         return ErrorWindow(0, 0, by_code, ranges)
 
-    error_parts = reader.list_topics(error_topic, timeout=10).topics[error_topic].partitions
-    assignment, ends = [], {}
-    for p in sorted(error_parts):
-        low, high = reader.get_watermark_offsets(TopicPartition(error_topic, p), timeout=10)
-        if high > low:
-            assignment.append(TopicPartition(error_topic, p, max(low, high - window_records)))
-            ends[p] = high
-    reader.assign(assignment)
-    done: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(done) < len(assignment) and time.monotonic() < deadline:
-        for m in reader.consume(10_000, 0.5):
-            if m.error():
-                if m.error().code() == KafkaError._PARTITION_EOF:
-                    done.add(m.partition())
-                    continue
-                raise KafkaException(m.error())
-            if m.offset() + 1 >= ends[m.partition()]:
-                done.add(m.partition())
+    last = {p: o.high - window_records for p, o in partition_offsets(reader, error_topic).items()}
+    for chunk in read_chunks(reader, error_topic, last, idle_timeout=timeout):
+        for m in chunk.messages:
             try:
                 log = ErrorLog.decode(m.value())
             except (msgspec.MsgspecError, TypeError):

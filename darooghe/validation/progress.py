@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from darooghe.config import Settings
+from darooghe.kafka_io import partition_offsets
 from darooghe.schema import ERROR_CODES
 from darooghe.validation.decision import Verdict
 
@@ -106,21 +107,7 @@ def consumer_group_lag(group_consumer, topic: str) -> dict[int, dict[str, int | 
     committed offsets and watermarks; it never joins the group. A partition the group has never
     committed counts from its low watermark (auto.offset.reset is earliest).
     """
-    from confluent_kafka import TopicPartition
-
-    meta = group_consumer.list_topics(topic, timeout=10).topics[topic]
-    if meta.error is not None:
-        raise LookupError(f"unknown topic {topic!r}: {meta.error}")
-    tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-    out: dict[int, dict[str, int | None]] = {}
-    for tp in group_consumer.committed(tps, timeout=10):
-        low, high = group_consumer.get_watermark_offsets(
-            TopicPartition(topic, tp.partition), timeout=10
-        )
-        committed = tp.offset if tp.offset is not None and tp.offset >= 0 else None
-        out[tp.partition] = {
-            "committed": committed,
-            "high": high,
-            "lag": max(0, high - (committed if committed is not None else low)),
-        }
-    return out
+    return {
+        p: {"committed": o.committed, "high": o.high, "lag": o.lag}
+        for p, o in partition_offsets(group_consumer, topic, committed=True).items()
+    }

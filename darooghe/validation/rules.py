@@ -1,17 +1,17 @@
-"""The business rules of SPEC section 3, one small function each.
+"""The business rules of ingestion validation, one small function each.
 
 Each takes only the values it needs and returns None when the rule holds, else a readable message
 naming the values involved. They are called on a whole Transaction, and also on the fields that
 did convert when the rest of the record failed its schema (see decision.decide).
 
-Decisions the SPEC leaves open, taken here:
+Decisions the specification leaves open, taken here:
 - ERR_TIME also holds the event time against the validator's own clock, allowing the
   clock-skew allowance (darooghe.validation.clock): the record timestamp is set by the producer,
   and the broker accepts one up to its message.timestamp.after.max.ms ahead.
 - ERR_TIME compares at millisecond precision, the unit of Kafka record timestamps. "Not after the
   ingestion time" means 1 ms after fails; "not more than 24 hours before" means exactly 24 h
   before passes and 24 h + 1 ms fails.
-- ERR_DEVICE is case-sensitive: the SPEC lists the values `iOS` and `Android`, the schema's enums
+- ERR_DEVICE is case-sensitive: the specification lists the values `iOS` and `Android`, the schema's enums
   are case-sensitive too, and a validator that silently rewrote "ios" would hide the upstream bug
   it exists to catch. So "ios", "ANDROID" or " iOS" fail, as does a mobile payment without an os.
   Only mobile payments are constrained; online payments may come from any os.

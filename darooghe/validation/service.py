@@ -49,7 +49,13 @@ from confluent_kafka import (
 )
 
 from darooghe.config import Settings, load_settings
-from darooghe.kafka_io import consumer_config, producer_config, require_topic
+from darooghe.kafka_io import (
+    consumer_config,
+    offsets_behind,
+    produce_when_room,
+    producer_config,
+    require_topic,
+)
 from darooghe.topics import ERROR_LOGS, LABEL_HEADER, TRANSACTIONS, VALID_TRANSACTIONS
 from darooghe.validation.decision import decide, unwritable_verdict
 from darooghe.validation.limits import PRODUCER_MAX_MESSAGE_BYTES
@@ -227,7 +233,6 @@ class Validator:
             self.first_record_at = time.monotonic()
         o = self.options
         producer = self.producer
-        produce = producer.produce
         input_topic, valid_topic, error_topic = o.input_topic, o.valid_topic, o.error_topic
         no_timestamp = TIMESTAMP_NOT_AVAILABLE
         max_record_bytes = self.settings.max_record_bytes
@@ -259,12 +264,9 @@ class Validator:
                 )
                 topic = valid_topic if verdict[0] else error_topic
                 try:
-                    try:
-                        produce(
-                            topic, verdict[2], verdict[1], timestamp=verdict[3], headers=m.headers()
-                        )
-                    except BufferError:
-                        self._produce_when_room(topic, verdict, m.headers())
+                    produce_when_room(
+                        producer, topic, verdict[2], verdict[1], verdict[3], m.headers()
+                    )
                 except KafkaException as exc:
                     if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                         raise
@@ -320,28 +322,15 @@ class Validator:
             f"validator {self.options.member_id}: partition {m.partition()} offset {m.offset()}: "
             f"output of {size:,} bytes refused ({err.str()}); routed as an error record"
         )
-        try:
-            self.producer.produce(
-                self.options.error_topic,
-                replacement.value,
-                replacement.key,
-                timestamp=replacement.timestamp,
-                headers=headers or None,
-            )
-        except BufferError:
-            self._produce_when_room(self.options.error_topic, replacement, headers or None)
+        produce_when_room(
+            self.producer,
+            self.options.error_topic,
+            replacement.value,
+            replacement.key,
+            replacement.timestamp,
+            headers or None,
+        )
         return replacement
-
-    def _produce_when_room(self, topic: str, verdict, headers) -> None:
-        while True:
-            self.producer.poll(0.05)
-            try:
-                self.producer.produce(
-                    topic, verdict.value, verdict.key, timestamp=verdict.timestamp, headers=headers
-                )
-                return
-            except BufferError:
-                continue
 
     def _commit(self) -> None:
         self._retrying(
@@ -450,7 +439,7 @@ class Validator:
             except KafkaException:
                 continue
             if high is not None and high >= 0 and tp.offset >= 0:
-                total += max(0, high - tp.offset)
+                total += offsets_behind(high, tp.offset)
                 known = True
         return total if known else None
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 
 from darooghe.config import Settings
-from darooghe.kafka_io import consumer_config, require_topic
+from darooghe.kafka_io import consumer_config, partition_offsets, require_topic
 from darooghe.records import decode_bytes
 from darooghe.schema import format_epoch_ms
 from darooghe.topics import ERROR_LOGS, VALID_TRANSACTIONS
@@ -23,21 +23,17 @@ from darooghe.validation.decision import ErrorLog, decide
 
 def pick_position(settings: Settings, topic: str, group_id: str) -> tuple[int, int] | None:
     """(partition, offset) of the group's next unprocessed record, else of the newest record."""
-    n = require_topic(topic, settings)
     consumer = Consumer(consumer_config(group_id, settings))  # never subscribes: no group join
     try:
-        tps = [TopicPartition(topic, p) for p in range(n)]
-        committed = consumer.committed(tps, timeout=10)
         newest: tuple[int, int] | None = None
-        for tp, c in zip(tps, committed):
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            if high <= low:
+        for p, o in partition_offsets(consumer, topic, committed=True).items():
+            if o.high <= o.low:
                 continue
-            start = c.offset if c is not None and c.offset >= 0 else low
-            if start < high:
-                return tp.partition, max(start, low)
-            if newest is None or high - 1 > newest[1]:
-                newest = (tp.partition, high - 1)
+            start = o.low if o.committed is None else o.committed
+            if start < o.high:
+                return p, max(start, o.low)
+            if newest is None or o.high - 1 > newest[1]:
+                newest = (p, o.high - 1)
         return newest
     finally:
         consumer.close()

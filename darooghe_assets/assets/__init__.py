@@ -1,1 +1,1 @@
-"""Asset modules; definitions.py loads every module of this package."""
+"""Asset modules, one per part of the pipeline; definitions.py lists the assets it registers."""

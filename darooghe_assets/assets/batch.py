@@ -27,9 +27,9 @@ from darooghe.batch.documents import collect_documents
 from darooghe.mongo_write import WriteResult, replace_collection
 from darooghe_assets import constants as c
 from darooghe_assets.assets.lake import lake_frame
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 
-#: refreshed daily (darooghe_assets/jobs/batch.py), so late after a day and a bit
+#: refreshed daily (darooghe_assets/schedules.py), so late after a day and a bit
 DAILY_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=26), warn_window=dt.timedelta(hours=25)
 )
@@ -89,9 +89,12 @@ def write_documents(mongo: MongoResource, collection: str, docs: list[dict]) -> 
     **BATCH_SPEC,
 )
 def commission_by_category(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     docs = collect_documents(ce.commission_by_category(lake), ce.KEY)
     write = write_documents(mongo, ce.COLLECTION, docs)
     context.log.info(f"{ce.COLLECTION}: {len(docs)} categories written from {where}")
@@ -127,9 +130,12 @@ def commission_by_category(
     ],
 )
 def commission_models(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     simulation, recommendations = cmod.commission_recommendations(lake)
     sim_docs = collect_documents(simulation, lambda d: f"{d['merchant_category']}|{d['structure']}")
     rec_docs = collect_documents(recommendations, "merchant_category")
@@ -198,9 +204,12 @@ def commission_models(
     ],
 )
 def temporal_patterns(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     outputs = (
         (
             c.TEMPORAL_PATTERNS,
@@ -253,9 +262,12 @@ def temporal_patterns(
     **BATCH_SPEC,
 )
 def customer_profiles(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     docs = collect_documents(cp.customer_profiles(lake), cp.KEY)
     write = write_documents(mongo, cp.COLLECTION, docs)
     context.log.info(f"{cp.COLLECTION}: {len(docs)} customers written from {where}")
@@ -275,9 +287,12 @@ def customer_profiles(
     **BATCH_SPEC,
 )
 def customer_segments(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     segments = cs.rfm(lake).cache()
     docs = collect_documents(segments.drop("reference_time"), "customer_id")
     summary = collect_documents(cs.segment_summary(segments), "segment")
@@ -302,9 +317,12 @@ def customer_segments(
     **BATCH_SPEC,
 )
 def category_comparison(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     docs = collect_documents(cc.category_comparison(lake), cc.KEY)
     write = write_documents(mongo, cc.COLLECTION, docs)
     return dg.MaterializeResult(
@@ -353,8 +371,13 @@ MERCHANTS_REFERENCED = "merchants_have_reference"
         )
     ],
 )
-def off_hours(context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource):
-    lake, where = lake_frame(context, pyspark)
+def off_hours(
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
+):
+    lake, where = lake_frame(context, pyspark, settings)
     with mongo.get_db() as db:
         merchants = mr.load_register(db)
     detail = collect_documents(oh.off_hours_transactions(lake, merchants), "transaction_id")
@@ -428,9 +451,12 @@ def off_hours(context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo
     **BATCH_SPEC,
 )
 def merchant_spikes(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     docs = collect_documents(ms.merchant_spikes(lake), ms.spike_id)
     write = write_documents(mongo, ms.COLLECTION, docs)
     return dg.MaterializeResult(

@@ -15,9 +15,8 @@ import dagster as dg
 from darooghe.charts import catalog
 from darooghe.charts import sources as src
 from darooghe.charts.dashboard import build_dashboard
-from darooghe.config import load_settings
 from darooghe_assets import constants as c
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 
 #: collection -> key of the asset that writes it (asset key = collection name, see constants)
 COLLECTION_KEYS = {
@@ -61,9 +60,11 @@ def _chart_asset(spec: catalog.ChartSpec) -> dg.AssetsDefinition:
         owners=[c.OWNER],
         automation_condition=dg.AutomationCondition.eager(),
     )
-    def _chart(context: dg.AssetExecutionContext, mongo: MongoResource) -> dg.MaterializeResult:
+    def _chart(
+        context: dg.AssetExecutionContext, mongo: MongoResource, settings: SettingsResource
+    ) -> dg.MaterializeResult:
         with mongo.get_db() as db:
-            chart, files = catalog.render(spec.name, db, load_settings().charts_dir)
+            chart, files = catalog.render(spec.name, db, settings.get().charts_dir)
         context.log.info(
             f"{spec.name}: {'no data yet' if chart.empty else f'{chart.rows_read} rows'} -> {files.png}, {files.html}"
         )
@@ -94,8 +95,10 @@ chart_assets = [_chart_asset(spec) for spec in catalog.CHARTS]
     owners=[c.OWNER],
     automation_condition=dg.AutomationCondition.eager(),
 )
-def dashboard(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    report = build_dashboard(load_settings().charts_dir)
+def dashboard(
+    context: dg.AssetExecutionContext, settings: SettingsResource
+) -> dg.MaterializeResult:
+    report = build_dashboard(settings.get().charts_dir)
     context.log.info(f"dashboard: {len(report.charts)} charts -> {report.path}")
     return dg.MaterializeResult(
         metadata={

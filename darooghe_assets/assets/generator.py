@@ -15,19 +15,19 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 from darooghe import kafka_io, topics
-from darooghe.config import load_settings
 from darooghe.generator import params as gp
 from darooghe.generator.backfill import BackfillLedger, backfill, ledger_path
-from darooghe.generator.runner import WindowError, iso
+from darooghe.generator.runner import WindowError
+from darooghe.schema import format_epoch_ms
 from darooghe_assets import constants as c
-from darooghe_assets.resources import KafkaResource
+from darooghe_assets.resources import KafkaResource, SettingsResource
 from darooghe_assets.run_config_guards import allowed_topic
 
 _DEFAULTS = gp.GeneratorParams()
 
 
 class HistoricalBackfillConfig(dg.Config):
-    """Generator parameters (SPEC section 2) and the window; ranges are checked at run time."""
+    """Generator parameters and the window; ranges are checked at run time."""
 
     seed: int = Field(default=_DEFAULTS.seed, description="random seed; use the live generator's")
     days: int = Field(
@@ -80,19 +80,22 @@ class HistoricalBackfillConfig(dg.Config):
     owners=[c.OWNER],
 )
 def historical_backfill(
-    context: dg.AssetExecutionContext, config: HistoricalBackfillConfig, kafka: KafkaResource
+    context: dg.AssetExecutionContext,
+    config: HistoricalBackfillConfig,
+    kafka: KafkaResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     try:
         params = config.generator_params()
     except gp.ParameterError as exc:
         raise dg.Failure(description=f"historical_backfill config: {exc}") from None
-    settings = dataclasses.replace(load_settings(), kafka_bootstrap=kafka.bootstrap_servers)
+    s = dataclasses.replace(settings.get(), kafka_bootstrap=kafka.bootstrap_servers)
     for name in (config.topic, config.merchants_topic):
         if name in topics.BY_NAME:
-            kafka_io.ensure_topics([topics.BY_NAME[name]], settings)
+            kafka_io.ensure_topics([topics.BY_NAME[name]], s)
         else:
-            kafka_io.require_topic(name, settings)
-    ledger = BackfillLedger(ledger_path(settings))
+            kafka_io.require_topic(name, s)
+    ledger = BackfillLedger(ledger_path(s))
     try:
         outcome = backfill(
             params,
@@ -111,14 +114,15 @@ def historical_backfill(
         "seed": params.seed,
         "topic": config.topic,
         "merchants_topic": config.merchants_topic,
-        "window_start": iso(outcome.start_ms),
-        "window_end": iso(outcome.end_ms),
+        "window_start": format_epoch_ms(outcome.start_ms),
+        "window_end": format_epoch_ms(outcome.end_ms),
         "parameters": dg.MetadataValue.json(params.as_dict()),
     }
     if not outcome.written:
         previous = outcome.overlaps or {}
         reason = (
-            f"window {iso(outcome.start_ms)} .. {iso(outcome.end_ms)} overlaps the backfill of "
+            f"window {format_epoch_ms(outcome.start_ms)} .. {format_epoch_ms(outcome.end_ms)} "
+            "overlaps the backfill of "
             f"{previous.get('start')} .. {previous.get('end')} (seed {previous.get('seed')}) already "
             f"written to {config.topic}; nothing written"
         )

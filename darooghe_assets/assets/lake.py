@@ -27,9 +27,9 @@ from darooghe.batch.lake import (
     lake_stats,
     read_lake,
 )
-from darooghe.config import load_settings
+from darooghe.config import Settings
 from darooghe_assets import constants as c
-from darooghe_assets.resources import KafkaResource
+from darooghe_assets.resources import KafkaResource, SettingsResource
 from darooghe_assets.run_config_guards import allowed_path, allowed_topic
 
 
@@ -58,27 +58,27 @@ class LakeConfig(dg.Config):
     def _path_allowed(cls, value: str, info) -> str:
         return allowed_path(info.field_name, value)
 
-    def lake_path(self) -> Path:
-        return Path(self.lake_dir) if self.lake_dir else load_settings().lake_dir
+    def lake_path(self, settings: Settings) -> Path:
+        return Path(self.lake_dir) if self.lake_dir else settings.lake_dir
 
-    def checkpoint_path(self) -> Path:
+    def checkpoint_path(self, settings: Settings) -> Path:
         if self.checkpoint_dir:
             return Path(self.checkpoint_dir)
-        return lake_checkpoint_dir(load_settings().checkpoints_dir)
+        return lake_checkpoint_dir(settings.checkpoints_dir)
 
 
-def lake_location(instance: dg.DagsterInstance) -> Path:
+def lake_location(instance: dg.DagsterInstance, settings: Settings) -> Path:
     """The lake directory of the latest `transactions_lake` materialisation (default before any)."""
     event = instance.get_latest_materialization_event(c.TRANSACTIONS_LAKE)
     materialization = event.asset_materialization if event else None
     if materialization is not None and "lake_dir" in materialization.metadata:
         return Path(str(materialization.metadata["lake_dir"].value))
-    return load_settings().lake_dir
+    return settings.lake_dir
 
 
-def lake_frame(context, pyspark: PySparkResource):
+def lake_frame(context, pyspark: PySparkResource, settings: SettingsResource):
     """The lake DataFrame for an asset or check of the batch layer, and where it was read."""
-    location = lake_location(context.instance)
+    location = lake_location(context.instance, settings.get())
     return read_lake(pyspark.spark_session, location), location
 
 
@@ -117,7 +117,7 @@ def data_loss_check(result: IngestResult, topic: str) -> dg.AssetCheckResult:
     group_name=c.GROUP_LAKE,
     kinds={"spark", "parquet"},
     owners=[c.OWNER],
-    # ingested at least hourly (darooghe_assets/jobs/batch.py)
+    # ingested at least hourly (darooghe_assets/schedules.py)
     freshness_policy=dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(hours=2), warn_window=dt.timedelta(minutes=90)
     ),
@@ -132,15 +132,18 @@ def transactions_lake(
     config: LakeConfig,
     pyspark: PySparkResource,
     kafka: KafkaResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
     spark = pyspark.spark_session
-    lake_dir = config.lake_path()
+    paths = settings.get()
+    lake_dir = config.lake_path(paths)
+    checkpoint_dir = config.checkpoint_path(paths)
     result = ingest(
         spark,
         kafka.bootstrap_servers,
         config.source_topic,
         lake_dir,
-        config.checkpoint_path(),
+        checkpoint_dir,
         max_offsets_per_trigger=config.max_offsets_per_trigger or None,
         log=context.log.info,
     )
@@ -153,7 +156,7 @@ def transactions_lake(
             "rows_added": result.rows_written,
             "lake_dir": str(lake_dir),
             "source_topic": config.source_topic,
-            "checkpoint_dir": str(config.checkpoint_path()),
+            "checkpoint_dir": str(checkpoint_dir),
         },
         check_results=[data_loss_check(result, config.source_topic)],
     )

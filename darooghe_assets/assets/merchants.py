@@ -19,10 +19,9 @@ from pydantic import Field
 from darooghe import kafka_io, topics
 from darooghe.batch import merchants as mr
 from darooghe.batch.documents import collect_documents
-from darooghe.config import load_settings
 from darooghe_assets import constants as c
 from darooghe_assets.assets.batch import DAILY_FRESHNESS, md_table, write_documents
-from darooghe_assets.resources import KafkaResource, MongoResource
+from darooghe_assets.resources import KafkaResource, MongoResource, SettingsResource
 
 
 class MerchantsConfig(dg.Config):
@@ -47,10 +46,11 @@ def merchants(
     pyspark: PySparkResource,
     kafka: KafkaResource,
     mongo: MongoResource,
+    settings: SettingsResource,
 ) -> dg.MaterializeResult:
-    settings = dataclasses.replace(load_settings(), kafka_bootstrap=kafka.bootstrap_servers)
+    s = dataclasses.replace(settings.get(), kafka_bootstrap=kafka.bootstrap_servers)
     try:
-        kafka_io.require_topic(config.topic, settings)
+        kafka_io.require_topic(config.topic, s)
     except kafka_io.UnknownTopicError as exc:
         raise dg.Failure(description=f"merchants: {exc}") from None
     records = mr.read_reference(pyspark.spark_session, kafka.bootstrap_servers, config.topic)

@@ -8,6 +8,7 @@ Each sink carries the `no_dead_letters` check (darooghe_assets.sink_results).
 
 import dagster as dg
 
+from darooghe import mongo_collections as mc
 from darooghe import sinks, topics
 from darooghe_assets import constants as c
 from darooghe_assets.resources import KafkaResource, MongoResource
@@ -78,7 +79,7 @@ def error_summary_asset(
     topic: str,
     key: dg.AssetKey,
     dep: dg.AssetKey,
-    collection: str = sinks.ERROR_SUMMARY,
+    collection: str = mc.ERROR_SUMMARY,
     dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
 ) -> dg.AssetsDefinition:
     """The error-log summary asset of `topic` (tests summarise a fresh topic)."""

@@ -19,11 +19,11 @@ from darooghe.batch.documents import collect_documents
 from darooghe_assets import constants as c
 from darooghe_assets.assets.batch import DAILY_FRESHNESS, md_table, result_metadata, write_documents
 from darooghe_assets.assets.lake import lake_frame
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 from darooghe_assets.run_config_guards import allowed_instant
 
 UTC = dt.UTC
-#: refreshed hourly (darooghe_assets/jobs/batch.py)
+#: refreshed hourly (darooghe_assets/schedules.py)
 HOURLY_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=dt.timedelta(hours=2), warn_window=dt.timedelta(minutes=90)
 )
@@ -71,11 +71,12 @@ def transactions(
     config: ClockConfig,
     pyspark: PySparkResource,
     mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     now = config.instant()
     with mongo.get_db() as db:
-        indexes = ts.ensure_indexes(db, mongo.postgres_url())
+        indexes = ts.ensure_indexes(db, mongo.postgres_url(settings.get()))
         loaded = ts.load_recent_transactions(
             lake, db, mongo.uri, str(where), now=now, log=context.log.info
         )
@@ -127,9 +128,12 @@ def transactions_retention(context: dg.AssetExecutionContext, config: ClockConfi
     ),
 )
 def transactions_daily(
-    context: dg.AssetExecutionContext, pyspark: PySparkResource, mongo: MongoResource
+    context: dg.AssetExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
 ):
-    lake, where = lake_frame(context, pyspark)
+    lake, where = lake_frame(context, pyspark, settings)
     docs = collect_documents(da.daily_activity(lake, rfm(lake)), da.daily_id)
     write = write_documents(mongo, da.COLLECTION, docs)
     return dg.MaterializeResult(

@@ -26,7 +26,7 @@ fraud_detection_job = dg.AssetSpec(
     description=(
         "Spark Structured Streaming fraud detection (spark_apps/fraud_detection.py, background "
         "service stream-fraud): per-customer state with transformWithState in event time, the three "
-        "rules of SPEC section 4 exactly, averages from customer_profiles refreshed without restart."
+        "three fraud rules exactly, averages from customer_profiles refreshed without restart."
     ),
     deps=[c.VALID_TRANSACTIONS_TOPIC, c.CUSTOMER_PROFILES],
     kinds={"spark", "python"},

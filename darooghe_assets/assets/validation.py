@@ -15,7 +15,7 @@ from darooghe_assets.assets.topics import topic_spec
 validator = dg.AssetSpec(
     c.VALIDATOR,
     description=(
-        "The ingestion validator (SPEC section 3): reads darooghe.transactions, checks every "
+        "The ingestion validator: reads darooghe.transactions, checks every "
         "record (ERR_AMOUNT, ERR_TIME, ERR_DEVICE, ERR_SCHEMA) and routes it exactly once, in "
         "Kafka transactions, to darooghe.valid_transactions or darooghe.error_logs. Start it "
         "with `darooghe validate --source kafka --detach`, check it with `darooghe validator status`."
@@ -32,7 +32,7 @@ valid_transactions_topic = topic_spec(
     topics.VALID_TRANSACTIONS,
     [c.VALIDATOR],
     c.GROUP_INGEST,
-    f"{topics.VALID_TRANSACTIONS.description}: the SPEC section 1 JSON in FIELDS order, "
+    f"{topics.VALID_TRANSACTIONS.description}: the normalised transaction JSON in FIELDS order, "
     "timestamp ISO-8601 UTC with ms, key = customer_id, record timestamp = event time. "
     "Written in transactions: read it with isolation.level=read_committed.",
 )

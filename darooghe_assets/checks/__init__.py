@@ -1,1 +1,1 @@
-"""Asset check modules; definitions.py loads every check found in this package."""
+"""Asset check modules; definitions.py lists the checks it registers."""

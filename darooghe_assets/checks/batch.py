@@ -21,36 +21,37 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 from pyspark.sql import functions as F
 
+from darooghe import mongo_collections as mc
 from darooghe.batch import transactions_store as ts
 from darooghe.batch.columns import is_approved
 from darooghe_assets import constants as c
 from darooghe_assets.assets.lake import lake_frame
-from darooghe_assets.resources import MongoResource
+from darooghe_assets.resources import MongoResource, SettingsResource
 
 UTC = dt.UTC
 
 #: asset key -> (collection, natural key fields)
 NATURAL_KEYS: dict[dg.AssetKey, tuple[str, tuple[str, ...]]] = {
-    c.COMMISSION_BY_CATEGORY: ("commission_by_category", ("merchant_category",)),
-    c.COMMISSION_MODELS: ("commission_models", ("merchant_category", "structure")),
-    c.COMMISSION_RECOMMENDATIONS: ("commission_recommendations", ("merchant_category",)),
-    c.TEMPORAL_PATTERNS: ("temporal_patterns", ("day_of_week", "hour")),
-    c.HOURLY_PROFILE: ("hourly_profile", ("hour",)),
-    c.CATEGORY_DAY_PARTS: ("category_day_parts", ("merchant_category", "part_of_day")),
-    c.SPENDING_TREND: ("spending_trend", ("period", "period_key")),
-    c.CUSTOMER_PROFILES: ("customer_profiles", ("customer_id",)),
-    c.CUSTOMER_SEGMENTS: ("customer_segments", ("customer_id",)),
-    c.CATEGORY_COMPARISON: ("category_comparison", ("merchant_category",)),
-    c.MERCHANTS: ("merchants", ("merchant_id",)),
-    c.OFF_HOURS_TRANSACTIONS: ("off_hours_transactions", ("transaction_id",)),
-    c.OFF_HOURS_MERCHANTS: ("off_hours_merchants", ("merchant_id",)),
-    c.MERCHANT_SPIKES: ("merchant_spikes", ("merchant_id", "hour_start")),
-    c.TRANSACTIONS_DAILY: ("transactions_daily", ("local_date", "merchant_id", "segment")),
-    c.SUMMARY_BY_MERCHANT: ("summary_by_merchant", ("merchant_id",)),
-    c.SUMMARY_BY_SEGMENT: ("summary_by_segment", ("segment",)),
-    c.SUMMARY_BY_PERIOD: ("summary_by_period", ("period", "period_key")),
+    c.COMMISSION_BY_CATEGORY: (mc.COMMISSION_BY_CATEGORY, ("merchant_category",)),
+    c.COMMISSION_MODELS: (mc.COMMISSION_MODELS, ("merchant_category", "structure")),
+    c.COMMISSION_RECOMMENDATIONS: (mc.COMMISSION_RECOMMENDATIONS, ("merchant_category",)),
+    c.TEMPORAL_PATTERNS: (mc.TEMPORAL_PATTERNS, ("day_of_week", "hour")),
+    c.HOURLY_PROFILE: (mc.HOURLY_PROFILE, ("hour",)),
+    c.CATEGORY_DAY_PARTS: (mc.CATEGORY_DAY_PARTS, ("merchant_category", "part_of_day")),
+    c.SPENDING_TREND: (mc.SPENDING_TREND, ("period", "period_key")),
+    c.CUSTOMER_PROFILES: (mc.CUSTOMER_PROFILES, ("customer_id",)),
+    c.CUSTOMER_SEGMENTS: (mc.CUSTOMER_SEGMENTS, ("customer_id",)),
+    c.CATEGORY_COMPARISON: (mc.CATEGORY_COMPARISON, ("merchant_category",)),
+    c.MERCHANTS: (mc.MERCHANTS, ("merchant_id",)),
+    c.OFF_HOURS_TRANSACTIONS: (mc.OFF_HOURS_TRANSACTIONS, ("transaction_id",)),
+    c.OFF_HOURS_MERCHANTS: (mc.OFF_HOURS_MERCHANTS, ("merchant_id",)),
+    c.MERCHANT_SPIKES: (mc.MERCHANT_SPIKES, ("merchant_id", "hour_start")),
+    c.TRANSACTIONS_DAILY: (mc.TRANSACTIONS_DAILY, ("local_date", "merchant_id", "segment")),
+    c.SUMMARY_BY_MERCHANT: (mc.SUMMARY_BY_MERCHANT, ("merchant_id",)),
+    c.SUMMARY_BY_SEGMENT: (mc.SUMMARY_BY_SEGMENT, ("segment",)),
+    c.SUMMARY_BY_PERIOD: (mc.SUMMARY_BY_PERIOD, ("period", "period_key")),
     c.COMMISSION_BY_CATEGORY_OVER_TIME: (
-        "commission_by_category_over_time",
+        mc.COMMISSION_BY_CATEGORY_OVER_TIME,
         ("merchant_category", "local_date"),
     ),
 }
@@ -171,18 +172,10 @@ LAKE_MATCHED = (
 )
 
 
-@dg.multi_asset_check(
-    specs=[dg.AssetCheckSpec("matches_lake", asset=key) for key in LAKE_MATCHED],
-    can_subset=True,
-    description="The counts and sums each collection must reproduce from the lake (one Spark pass).",
-)
-def matches_lake(
-    context: dg.AssetCheckExecutionContext, pyspark: PySparkResource, mongo: MongoResource
-):
-    lake, where = lake_frame(context, pyspark)
-    now = dt.datetime.now(UTC)
-    cutoff = ts.window_start(now)
-    figures = lake.agg(
+def _lake_figures(lake, cutoff: dt.datetime, now: dt.datetime):
+    """One Spark pass over the lake: rows, approved payments, their commission and customers, and
+    the events of the detailed store's window [cutoff, now]."""
+    return lake.agg(
         F.count(F.lit(1)).alias("rows"),
         F.sum(F.when(is_approved(), 1).otherwise(0)).alias("approved"),
         F.sum(F.when(is_approved(), F.col("commission_amount")).otherwise(0)).alias(
@@ -195,65 +188,87 @@ def matches_lake(
             ).otherwise(0)
         ).alias("in_window"),
     ).first()
+
+
+def _expectations(db, figures, cutoff: dt.datetime, now: dt.datetime) -> dict:
+    """asset key -> a callable giving {figure: (in the collection, from the lake)}."""
     rows, approved = figures.rows or 0, figures.approved or 0
+    return {
+        c.COMMISSION_BY_CATEGORY: lambda: {
+            "transaction_count": (
+                _sum(db, mc.COMMISSION_BY_CATEGORY, "transaction_count"),
+                approved,
+            ),
+            "total_commission": (
+                _sum(db, mc.COMMISSION_BY_CATEGORY, "total_commission"),
+                figures.approved_commission or 0,
+            ),
+        },
+        c.CUSTOMER_PROFILES: lambda: {
+            "customers": (db[mc.CUSTOMER_PROFILES].count_documents({}), figures.approved_customers),
+            "txn_count": (_sum(db, mc.CUSTOMER_PROFILES, "txn_count"), approved),
+        },
+        c.CUSTOMER_SEGMENTS: lambda: {
+            "customers": (db[mc.CUSTOMER_SEGMENTS].count_documents({}), figures.approved_customers)
+        },
+        c.TEMPORAL_PATTERNS: lambda: {
+            "transaction_count": (_sum(db, mc.TEMPORAL_PATTERNS, "transaction_count"), rows)
+        },
+        c.SPENDING_TREND: lambda: {
+            "daily_transaction_count": (
+                _sum(db, mc.SPENDING_TREND, "transaction_count", {"period": "day"}),
+                rows,
+            ),
+            "weekly_transaction_count": (
+                _sum(db, mc.SPENDING_TREND, "transaction_count", {"period": "week"}),
+                rows,
+            ),
+        },
+        c.CATEGORY_COMPARISON: lambda: {
+            "transaction_count": (_sum(db, mc.CATEGORY_COMPARISON, "transaction_count"), rows)
+        },
+        c.TRANSACTIONS_DAILY: lambda: {
+            "transaction_count": (_sum(db, mc.TRANSACTIONS_DAILY, "transaction_count"), rows)
+        },
+        c.SUMMARY_BY_PERIOD: lambda: {
+            f"{p}_transaction_count": (
+                _sum(db, mc.SUMMARY_BY_PERIOD, "transaction_count", {"period": p}),
+                rows,
+            )
+            for p in ("day", "week", "month")
+        },
+        c.TRANSACTIONS_COLLECTION: lambda: {
+            "documents_in_window": (
+                sum(
+                    db[ts.COLLECTION].count_documents(
+                        {"event_date": day, "event_time": {"$gte": cutoff, "$lte": now}}
+                    )
+                    for day in ts.window_dates(now)
+                ),
+                figures.in_window or 0,
+            )
+        },
+    }
+
+
+@dg.multi_asset_check(
+    specs=[dg.AssetCheckSpec("matches_lake", asset=key) for key in LAKE_MATCHED],
+    can_subset=True,
+    description="The counts and sums each collection must reproduce from the lake (one Spark pass).",
+)
+def matches_lake(
+    context: dg.AssetCheckExecutionContext,
+    pyspark: PySparkResource,
+    mongo: MongoResource,
+    settings: SettingsResource,
+):
+    lake, where = lake_frame(context, pyspark, settings)
+    now = dt.datetime.now(UTC)
+    cutoff = ts.window_start(now)
+    figures = _lake_figures(lake, cutoff, now)
     selected = {k.asset_key for k in context.selected_asset_check_keys}
     with mongo.get_db() as db:
-        expectations = {
-            c.COMMISSION_BY_CATEGORY: lambda: {
-                "transaction_count": (
-                    _sum(db, "commission_by_category", "transaction_count"),
-                    approved,
-                ),
-                "total_commission": (
-                    _sum(db, "commission_by_category", "total_commission"),
-                    figures.approved_commission or 0,
-                ),
-            },
-            c.CUSTOMER_PROFILES: lambda: {
-                "customers": (db.customer_profiles.count_documents({}), figures.approved_customers),
-                "txn_count": (_sum(db, "customer_profiles", "txn_count"), approved),
-            },
-            c.CUSTOMER_SEGMENTS: lambda: {
-                "customers": (db.customer_segments.count_documents({}), figures.approved_customers)
-            },
-            c.TEMPORAL_PATTERNS: lambda: {
-                "transaction_count": (_sum(db, "temporal_patterns", "transaction_count"), rows)
-            },
-            c.SPENDING_TREND: lambda: {
-                "daily_transaction_count": (
-                    _sum(db, "spending_trend", "transaction_count", {"period": "day"}),
-                    rows,
-                ),
-                "weekly_transaction_count": (
-                    _sum(db, "spending_trend", "transaction_count", {"period": "week"}),
-                    rows,
-                ),
-            },
-            c.CATEGORY_COMPARISON: lambda: {
-                "transaction_count": (_sum(db, "category_comparison", "transaction_count"), rows)
-            },
-            c.TRANSACTIONS_DAILY: lambda: {
-                "transaction_count": (_sum(db, "transactions_daily", "transaction_count"), rows)
-            },
-            c.SUMMARY_BY_PERIOD: lambda: {
-                f"{p}_transaction_count": (
-                    _sum(db, "summary_by_period", "transaction_count", {"period": p}),
-                    rows,
-                )
-                for p in ("day", "week", "month")
-            },
-            c.TRANSACTIONS_COLLECTION: lambda: {
-                "documents_in_window": (
-                    sum(
-                        db[ts.COLLECTION].count_documents(
-                            {"event_date": day, "event_time": {"$gte": cutoff, "$lte": now}}
-                        )
-                        for day in ts.window_dates(now)
-                    ),
-                    figures.in_window or 0,
-                )
-            },
-        }
+        expectations = _expectations(db, figures, cutoff, now)
         for key in LAKE_MATCHED:
             if key not in selected:
                 continue
@@ -284,8 +299,10 @@ def matches_lake(
     ],
     can_subset=True,
 )
-def lake_checks(context: dg.AssetCheckExecutionContext, pyspark: PySparkResource):
-    lake, where = lake_frame(context, pyspark)
+def lake_checks(
+    context: dg.AssetCheckExecutionContext, pyspark: PySparkResource, settings: SettingsResource
+):
+    lake, where = lake_frame(context, pyspark, settings)
     facts = lake.agg(
         F.count(F.lit(1)).alias("rows"),
         F.countDistinct("kafka_partition", "kafka_offset").alias("records"),

@@ -6,9 +6,9 @@ changes, and can be run on demand from the UI.
 
 import dagster as dg
 
-from darooghe.config import load_settings
 from darooghe.streaming.service import job_health
 from darooghe_assets import constants as c
+from darooghe_assets.resources import SettingsResource
 
 CHECK_NAME = "stream_job_healthy"
 #: Kafka records waiting for the job beyond which the check warns (about 10 min at peak rate)
@@ -88,8 +88,8 @@ def evaluate_health(health: dict, asset_key: dg.AssetKey) -> dg.AssetCheckResult
     name=CHECK_NAME,
     description="The fraud job is alive, reporting progress and keeping up with its topic.",
 )
-def fraud_detection_healthy() -> dg.AssetCheckResult:
-    return evaluate_health(job_health(load_settings(), "fraud"), c.FRAUD_DETECTION_JOB)
+def fraud_detection_healthy(settings: SettingsResource) -> dg.AssetCheckResult:
+    return evaluate_health(job_health(settings.get(), "fraud"), c.FRAUD_DETECTION_JOB)
 
 
 @dg.asset_check(
@@ -97,5 +97,5 @@ def fraud_detection_healthy() -> dg.AssetCheckResult:
     name=CHECK_NAME,
     description="The live metrics job is alive, reporting progress and keeping up.",
 )
-def live_metrics_healthy() -> dg.AssetCheckResult:
-    return evaluate_health(job_health(load_settings(), "metrics"), c.LIVE_METRICS_JOB)
+def live_metrics_healthy(settings: SettingsResource) -> dg.AssetCheckResult:
+    return evaluate_health(job_health(settings.get(), "metrics"), c.LIVE_METRICS_JOB)

@@ -13,6 +13,7 @@ from confluent_kafka import KafkaException
 from pydantic import field_validator
 
 from darooghe import topics
+from darooghe.kafka_io import UnknownTopicError
 from darooghe.validation.error_rates import compare_rates, expected_error_rates, window_error_counts
 from darooghe.validation.service import DEFAULT_GROUP
 from darooghe_assets import constants as c
@@ -62,7 +63,7 @@ def error_rates_near_expected(
         window = window_error_counts(
             group_consumer, reader, config.input_topic, config.error_topic, config.window_records
         )
-    except KafkaException as exc:
+    except (KafkaException, UnknownTopicError) as exc:
         return dg.AssetCheckResult(
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,

@@ -1,1 +1,1 @@
-"""Jobs and schedules; definitions.py loads every job and schedule found in this package."""
+"""Jobs (asset jobs and op jobs); definitions.py lists them. Schedules are in schedules.py."""

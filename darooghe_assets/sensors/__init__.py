@@ -1,1 +1,1 @@
-"""Sensor modules; definitions.py loads every SensorDefinition found in this package."""
+"""Sensor modules; definitions.py lists the sensors it registers."""

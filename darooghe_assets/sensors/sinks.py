@@ -10,8 +10,8 @@ import json
 
 import dagster as dg
 
-from darooghe import sinks, topics
-from darooghe.kafka_io import UnknownTopicError
+from darooghe import topics
+from darooghe.kafka_io import UnknownTopicError, partition_offsets
 from darooghe_assets import constants as c
 from darooghe_assets.assets.sinks import METRIC_SINK_KEYS
 from darooghe_assets.resources import KafkaResource
@@ -43,10 +43,7 @@ def kafka_sink_sensor(
         try:
             for topic in sink_keys:
                 try:
-                    ends = {
-                        str(p): high
-                        for p, (_low, high) in sinks.end_offsets(consumer, topic).items()
-                    }
+                    ends = {str(p): o.high for p, o in partition_offsets(consumer, topic).items()}
                 except UnknownTopicError:
                     missing.append(topic)
                     continue

@@ -3,8 +3,9 @@
 - `fraud_detection_watch` / `live_metrics_watch`: read the job's PID file and progress file
   (written by its StreamingQueryListener) and report, as AssetObservations on the job's AssetSpec,
   liveness, last progress, input and processing rates, batch duration, state rows and watermark
-  delay; report the health check; and request a run of `restart_stream_job` when the job is dead
-  (enabled by `darooghe stream start`, but not running). A job stopped on purpose stays stopped.
+  delay; report the health check; and request a run of `restart_stream_job` (jobs/streaming.py)
+  when the job is dead (enabled by `darooghe stream start`, but not running). A job stopped on
+  purpose stays stopped.
 - `fraud_alerts_sink_sensor`: materialises the MongoDB `fraud_alerts` sink when the end offsets of
   darooghe.fraud_alerts move (the shared Kafka-offsets sensor of sensors/sinks.py).
 """
@@ -15,33 +16,16 @@ import time
 import dagster as dg
 
 from darooghe import topics
-from darooghe.config import load_settings
-from darooghe.streaming.service import JOBS, job_health, restart_if_unhealthy, restart_reason
+from darooghe.streaming.service import JOBS, job_health, restart_reason
 from darooghe_assets import constants as c
 from darooghe_assets.checks.streaming import evaluate_health, health_metadata
+from darooghe_assets.jobs.streaming import restart_stream_job
+from darooghe_assets.resources import SettingsResource
 from darooghe_assets.sensors.sinks import kafka_sink_sensor
 
 WATCH_INTERVAL_S = 30
 #: observe at least this often even when nothing changed (a heartbeat in the asset's history)
 OBSERVE_EVERY_S = 300
-
-
-@dg.op(config_schema={"job": dg.Field(str, description="fraud or metrics")})
-def restart_stream_op(context: dg.OpExecutionContext) -> None:
-    """Start a dead (or stop and start a hung) streaming job with the arguments it was started with."""
-    job = context.op_config["job"]
-    if job not in JOBS:
-        raise dg.Failure(f"job {job!r} is not one of {', '.join(JOBS)}")
-    pid = restart_if_unhealthy(job, load_settings())
-    if pid is None:
-        context.log.info(f"{JOBS[job]}: nothing to do (running, or not enabled)")
-    else:
-        context.log.info(f"{JOBS[job]}: restarted as pid {pid}; it resumes from its checkpoint")
-
-
-@dg.job(description="Restart a dead or hung streaming job (requested by its watch sensor).")
-def restart_stream_job():
-    restart_stream_op()
 
 
 def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.SensorDefinition:
@@ -55,8 +39,8 @@ def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.Senso
         description=f"Watches {JOBS[job]}: observations of its progress, its health check, and a "
         f"restart when it died or hung.",
     )
-    def _watch(context: dg.SensorEvaluationContext):
-        health = job_health(load_settings(), job)
+    def _watch(context: dg.SensorEvaluationContext, settings: SettingsResource):
+        health = job_health(settings.get(), job)
         meta = health_metadata(health)
         last = json.loads(context.cursor) if context.cursor else {}
         state = {"status": health["status"], "batch": meta.get("last_batch_id")}

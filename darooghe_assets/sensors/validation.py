@@ -10,8 +10,8 @@ Dagster observes a streaming process that runs outside it:
   rate, counts since they started (in = valid + errors, by code) and transactions committed/aborted.
 And a restart: a background instance that is enabled (`darooghe validate --detach`) but has no
 live process is dead, and the sensor requests a run of `restart_validator_job` for it, as the
-streaming jobs' watch sensors do (darooghe.validation.supervision). An instance stopped with
-`darooghe validator stop` stays stopped.
+streaming jobs' watch sensors do (darooghe.validation.supervision; the job: jobs/validation.py).
+An instance stopped with `darooghe validator stop` stays stopped.
 """
 
 import json
@@ -19,16 +19,18 @@ import time
 
 import dagster as dg
 import psutil
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 
 from darooghe import topics
-from darooghe.config import load_settings
+from darooghe.config import Settings
+from darooghe.kafka_io import partition_offsets
 from darooghe.schema import ERROR_CODES
 from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe.validation.service import DEFAULT_GROUP
-from darooghe.validation.supervision import dead_instances, enabled_instances, restart_if_dead
+from darooghe.validation.supervision import dead_instances
 from darooghe_assets import constants as c
-from darooghe_assets.resources import KafkaResource
+from darooghe_assets.jobs.validation import restart_validator_job
+from darooghe_assets.resources import KafkaResource, SettingsResource
 
 WATCH_INTERVAL_S = 30
 #: One restart request per dead instance and this many seconds (a restart that did not take is
@@ -38,30 +40,7 @@ RESTART_EVERY_S = 300
 STALE_AFTER_S = 30
 
 
-@dg.op(config_schema={"instance": dg.Field(str, description="validator instance to restart")})
-def restart_validator_op(context: dg.OpExecutionContext) -> None:
-    """Start a dead background validator instance again with the command line it was started with."""
-    settings = load_settings()
-    instance = context.op_config["instance"]
-    enabled = enabled_instances(settings)
-    if instance not in enabled:  # an allow-list: only what `validate --detach` enabled
-        raise dg.Failure(
-            f"validator instance {instance!r} is not enabled; enabled: {', '.join(enabled) or 'none'}"
-        )
-    pid = restart_if_dead(settings, instance)
-    if pid is None:
-        context.log.info(f"validator {instance}: nothing to do (running)")
-    else:
-        context.log.info(f"validator {instance}: restarted as pid {pid}; it resumes from the "
-                         "group's committed offsets")
-
-
-@dg.job(description="Restart a dead background validator (requested by validator_watch).")
-def restart_validator_job():
-    restart_validator_op()
-
-
-def restart_requests(now: float | None = None) -> list[dg.RunRequest]:
+def restart_requests(settings: Settings, now: float | None = None) -> list[dg.RunRequest]:
     """A restart request for every enabled validator instance without a live process."""
     now = time.time() if now is None else now
     return [
@@ -70,18 +49,12 @@ def restart_requests(now: float | None = None) -> list[dg.RunRequest]:
             run_config={"ops": {"restart_validator_op": {"config": {"instance": instance}}}},
             tags={"darooghe/validator-instance": instance},
         )
-        for instance in dead_instances(load_settings())
+        for instance in dead_instances(settings)
     ]
 
 
 def _end_offsets(consumer, topic: str) -> dict[int, int]:
-    meta = consumer.list_topics(topic, timeout=10).topics[topic]
-    if meta.error is not None:
-        raise LookupError(f"unknown topic {topic!r}: {meta.error}")
-    return {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-        for p in sorted(meta.partitions)
-    }
+    return {p: o.high for p, o in partition_offsets(consumer, topic).items()}
 
 
 def _alive(report: dict, now: float) -> bool:
@@ -90,8 +63,21 @@ def _alive(report: dict, now: float) -> bool:
     return report.get("state") == "running" and fresh and bool(pid) and psutil.pid_exists(pid)
 
 
+def _topic_meta(ends: dict[int, int], last_total: int | None, elapsed: float | None) -> dict:
+    """An output topic's end offsets, and their growth per second since the last evaluation."""
+    total = sum(ends.values())
+    meta = {
+        "end_offsets": total,
+        "end_offset_by_partition": dg.MetadataValue.json({str(p): h for p, h in ends.items()}),
+    }
+    if elapsed and last_total is not None:
+        meta["growth_per_s"] = round((total - last_total) / elapsed, 1)
+    return meta
+
+
 def validator_observations(
     kafka: KafkaResource,
+    settings: Settings,
     cursor: str | None,
     input_topic: str,
     valid_topic: str,
@@ -116,7 +102,7 @@ def validator_observations(
         round((committed - last.get("committed", committed)) / elapsed, 1) if elapsed else None
     )
 
-    reports = read_progress(load_settings(), group_id)
+    reports = read_progress(settings, group_id)
     live = [r for r in reports if _alive(r, now)]
     records_in = sum(r.get("records_in", 0) for r in reports)
     errors = sum(r.get("errors", 0) for r in reports)
@@ -144,23 +130,15 @@ def validator_observations(
     if throughput is not None:
         validator_meta["throughput_per_s"] = throughput
 
-    def topic_meta(ends: dict[int, int], key: str) -> dict:
-        total = sum(ends.values())
-        meta = {
-            "end_offsets": total,
-            "end_offset_by_partition": dg.MetadataValue.json({str(p): h for p, h in ends.items()}),
-        }
-        if elapsed and key in last:
-            meta["growth_per_s"] = round((total - last[key]) / elapsed, 1)
-        return meta
-
     events = [
         dg.AssetObservation(asset_key=c.VALIDATOR, metadata=validator_meta),
         dg.AssetObservation(
-            asset_key=c.VALID_TRANSACTIONS_TOPIC, metadata=topic_meta(valid_ends, "valid_end")
+            asset_key=c.VALID_TRANSACTIONS_TOPIC,
+            metadata=_topic_meta(valid_ends, last.get("valid_end"), elapsed),
         ),
         dg.AssetObservation(
-            asset_key=c.ERROR_LOGS_TOPIC, metadata=topic_meta(error_ends, "error_end")
+            asset_key=c.ERROR_LOGS_TOPIC,
+            metadata=_topic_meta(error_ends, last.get("error_end"), elapsed),
         ),
     ]
     new_cursor = json.dumps(
@@ -196,8 +174,10 @@ def validator_watch_sensor(
         f"Kafka, instances and counts from their progress files, and the output topics' ends; "
         f"restarts a background instance that died.",
     )
-    def _watch(context: dg.SensorEvaluationContext, kafka: KafkaResource):
-        restarts = restart_requests()
+    def _watch(
+        context: dg.SensorEvaluationContext, kafka: KafkaResource, settings: SettingsResource
+    ):
+        restarts = restart_requests(settings.get())
         for request in restarts:
             context.log.warning(
                 f"validator {request.tags['darooghe/validator-instance']} is dead (enabled, no "
@@ -205,7 +185,13 @@ def validator_watch_sensor(
             )
         try:
             events, cursor, summary = validator_observations(
-                kafka, context.cursor, input_topic, valid_topic, error_topic, group_id
+                kafka,
+                settings.get(),
+                context.cursor,
+                input_topic,
+                valid_topic,
+                error_topic,
+                group_id,
             )
         except (KafkaException, LookupError) as exc:
             if restarts:
