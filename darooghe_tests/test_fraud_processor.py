@@ -2,23 +2,34 @@
 
 TwsTester runs a StatefulProcessor in memory, without a Spark session: fast checks that windows
 survive the trip through the state schema and that the event-time scan drops idle customers.
+The processor is a pandas one (transformWithStateInPandas) holding each bucket's rows in event-time
+slices; `RowsTester` below feeds it Rows and reads a customer's window back out of the slices, so the
+checks read as they did for the per-customer state.
 """
 
 from __future__ import annotations
 
 import json
 
+import pandas as pd
 from pyspark.sql import Row
 from pyspark.sql.streaming.tws_tester import TwsTester
 
+from darooghe.fraud.columnar import decode_rows
 from darooghe.fraud.profiles import ProfileSnapshot
 from darooghe.fraud.rules import HORIZON_MS
 from darooghe.fraud.txn import iso_ms
 from darooghe.fraud.window import ALERTED_FLAGS
-from darooghe.streaming.fraud_processor import SCAN_EVERY_MS, FraudDetector
+from darooghe.streaming.fraud_processor import (
+    INPUT_COLUMNS,
+    NEXT_SCAN,
+    SCAN_EVERY_MS,
+    SLICES,
+    FraudDetector,
+)
 from darooghe_tests.fraud_streams import MASHHAD, MIN, SEC, T0, TEHRAN
 
-WINDOWS, NEXT_SCAN = "customer_windows", "next_scan"
+WINDOWS = SLICES
 BUCKET = 7
 
 
@@ -31,15 +42,25 @@ def row(tid: str, ms: int, where=TEHRAN, amount: int = 100_000, customer: str = 
         lat=where[0],
         lng=where[1],
         amount=amount,
+        risk_level=2,
     )
 
 
-def make_tester(tmp_path, averages=None) -> TwsTester:
+class RowsTester(TwsTester):
+    """TwsTester for the pandas processor, fed and answering with Rows."""
+
+    def test(self, key, input: list[Row]) -> list[Row]:
+        frame = pd.DataFrame([tuple(r) for r in input], columns=list(INPUT_COLUMNS))
+        out = self.testInPandas(key, frame)
+        return [Row(**r) for r in out.to_dict("records")] if len(out) else []
+
+
+def make_tester(tmp_path, averages=None) -> RowsTester:
     snapshot = tmp_path / "profiles.json"
     ProfileSnapshot(snapshot).write(averages or {})
     # The query marks no input column as event time (late rows reach the processor), so the
     # tester's own late filter is switched off by an extractor that never says "late".
-    return TwsTester(
+    return RowsTester(
         FraudDetector(str(snapshot)),
         timeMode="EventTime",
         outputMode="Append",
@@ -48,8 +69,19 @@ def make_tester(tmp_path, averages=None) -> TwsTester:
 
 
 def held(t: TwsTester, customer: str = "cust_1") -> list | None:
-    stored = t.peekMapState(WINDOWS, BUCKET).get((customer,))
-    return None if stored is None else json.loads(stored[0])
+    """The customer's held transactions, [transaction_id, event_ms, lat, lng, amount, alerted
+    bits] in event-time order, gathered from the bucket's slices (None: nothing held)."""
+    found = []
+    for (blob,) in t.peekMapState(WINDOWS, BUCKET).values():
+        rows = decode_rows(blob)
+        for i, txn in enumerate(rows.txns()):
+            if txn.customer_id == customer:
+                found.append([*txn[:1], *txn[2:6], int(rows.flags[i])])
+    return sorted(found, key=lambda h: (h[1], h[0])) or None
+
+
+def latest(t: TwsTester, customer: str = "cust_1") -> int:
+    return held(t, customer)[-1][1]
 
 
 def test_state_round_trip_alerts_once_and_completes_earlier_transactions(tmp_path):
@@ -75,7 +107,7 @@ def test_state_round_trip_alerts_once_and_completes_earlier_transactions(tmp_pat
     window = held(t)
     assert [h[0] for h in window] == ["t0", "t1", "t2", "t3", "t4", "t5", "big"]
     assert {h[0]: h[5] for h in window}["big"] == ALERTED_FLAGS["VELOCITY"]
-    assert t.peekMapState(WINDOWS, BUCKET)[("cust_1",)][1] == T0 + 6 * SEC  # latest event
+    assert latest(t) == T0 + 6 * SEC  # latest event
     assert [h[0] for h in held(t, "cust_2")] == ["other"]
 
 

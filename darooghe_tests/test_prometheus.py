@@ -73,7 +73,7 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
     from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client.registry import CollectorRegistry
 
-    from darooghe.fraud.window import CustomerWindow
+    from darooghe.fraud.columnar import Rows, judge
     from darooghe.monitoring_jobs import stream_families
     from darooghe.streaming.fraud_job import (
         JOB,
@@ -104,8 +104,8 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
     )
 
     def batch(*txns):
-        result = CustomerWindow("cust_1").ingest(list(txns), T0 + MIN, 10_000.0)
-        rows = list(FraudDetector._rows("cust_1", result, T0 + MIN))
+        result = judge(Rows.empty(), Rows.from_txns(list(txns)), T0 + MIN, {"cust_1": 10_000.0})
+        rows = list(FraudDetector._output(result, T0 + MIN).itertuples(index=False))
         return SimpleNamespace(collect=lambda: rows)
 
     first = batch(txn("a", 0, amount=10**7), txn("b", SEC))

@@ -4,6 +4,10 @@
 detector produces the same id for the same finding and sinks deduplicate on it. `detected_at` is
 wall-clock time at detection and differs between such duplicates; everything else is a function of
 the events the detector had seen when it fired.
+
+The detector's alerts also carry `rule_set_version` (the version of the rule set that judged the
+transaction, `darooghe.fraud.ruleset`) and the transaction's `risk_level` (the decision score reads
+it); an alert made without them (a test, a tool) leaves the two keys out.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ class Alert:
     detected_ms: int
     evidence: dict = field(compare=False)
     severity: str = field(compare=False)
+    rule_set_version: int | None = field(default=None, compare=False)
+    risk_level: int | None = field(default=None, compare=False)
 
     @property
     def alert_id(self) -> str:
@@ -48,7 +54,7 @@ class Alert:
         return (self.rule, self.transaction_id)
 
     def to_value(self) -> dict:
-        return {
+        value = {
             "alert_id": self.alert_id,
             "rule": self.rule,
             "transaction_id": self.transaction_id,
@@ -58,12 +64,24 @@ class Alert:
             "evidence": self.evidence,
             "severity": self.severity,
         }
+        if self.rule_set_version is not None:
+            value["rule_set_version"] = self.rule_set_version
+        if self.risk_level is not None:
+            value["risk_level"] = self.risk_level
+        return value
 
     def to_json(self) -> str:
         return json.dumps(self.to_value(), ensure_ascii=False, separators=(",", ":"))
 
 
-def make_alert(rule: str, t: Txn, evidence: dict, detected_ms: int | None = None) -> Alert:
+def make_alert(
+    rule: str,
+    t: Txn,
+    evidence: dict,
+    detected_ms: int | None = None,
+    rule_set_version: int | None = None,
+) -> Alert:
+    """The alert of `rule` on t; risk_level comes from the transaction (None when not known)."""
     return Alert(
         rule=rule,
         transaction_id=t.transaction_id,
@@ -72,4 +90,6 @@ def make_alert(rule: str, t: Txn, evidence: dict, detected_ms: int | None = None
         detected_ms=now_ms() if detected_ms is None else detected_ms,
         evidence=evidence,
         severity=RULES[rule].severity(evidence),
+        rule_set_version=rule_set_version,
+        risk_level=t.risk_level,
     )

@@ -1,17 +1,20 @@
 """The three fraud rules of SPEC section 4: thresholds, predicates, evidence and severity.
 
-One small class per rule, read top to bottom (the habit of Flink's FraudDetector). Both evaluators —
-the incremental one in `window` that the streaming job runs and the batch oracle in `reference` —
-take their thresholds from here, so a threshold changes in one place.
+One small class per rule, read top to bottom (the habit of Flink's FraudDetector): the logic, the
+evidence and the severity. The *numbers* (windows, limits, the factor, an on/off switch) are data:
+every predicate takes the `RuleSet` that judges the transaction (`darooghe.fraud.ruleset`; the
+detector picks it by event time from a `RuleHistory`), defaulting to the specification's
+`DEFAULT_RULESET`. The class constants (WINDOW_MS, MAX_COUNT, ...) are that default, for reading.
 
-Semantics, for transaction t of customer c:
-- VELOCITY fires when more than 5 transactions of c have event time in (t - 2 min, t], t included
-  (simultaneous transactions all count, whatever their ids).
-- GEO_IMPOSSIBLE fires when an earlier transaction of c, at most 5 min before t (both ends
-  included), is more than 50 km away. Simultaneous transactions count as earlier when their
-  transaction_id is smaller, so a pair alerts on exactly one of its two transactions: the later one.
-- AMOUNT_ANOMALY fires when amount > 10 x c's historical average; customers without a (positive)
-  average are not judged. It needs no other transaction, so it also judges a transaction that
+Semantics, for transaction t of customer c (the specification's numbers in brackets):
+- VELOCITY fires when more than velocity_max_count [5] transactions of c have event time in
+  (t - velocity_window_ms [2 min], t], t included (simultaneous transactions all count).
+- GEO_IMPOSSIBLE fires when an earlier transaction of c, at most geo_horizon_ms [5 min] before t
+  (both ends included), is more than geo_max_km [50 km] away. Simultaneous transactions count as
+  earlier when their transaction_id is smaller, so a pair alerts on exactly one of its two
+  transactions: the later one.
+- AMOUNT_ANOMALY fires when amount > amount_factor [10] x c's historical average; customers without
+  a (positive) average are not judged. It needs no other transaction, so it also judges a transaction that
   arrives behind the watermark; the two windowed rules do not (its window may be evicted).
 
 Severity is a pure function of the evidence (the figure that made the rule fire), so the same alert
@@ -31,6 +34,7 @@ import math
 from fractions import Fraction
 
 from darooghe.fraud.geo import EARTH_RADIUS_KM, haversine_km
+from darooghe.fraud.ruleset import DEFAULT_RULESET, RuleSet
 from darooghe.fraud.txn import Txn, iso_ms
 from darooghe.schema import AMOUNT_ANOMALY, GEO_IMPOSSIBLE, VELOCITY
 
@@ -42,21 +46,21 @@ class VelocityRule:
     """Too many transactions of one customer within two minutes."""
 
     name = VELOCITY
-    WINDOW_MS = 2 * MINUTE_MS
-    MAX_COUNT = 5  # fires when the window holds more than this many transactions
+    WINDOW_MS = DEFAULT_RULESET.velocity_window_ms
+    MAX_COUNT = DEFAULT_RULESET.velocity_max_count  # fires above this many in the window
 
-    @classmethod
-    def window_start_ms(cls, t: Txn) -> int:
+    @staticmethod
+    def window_start_ms(t: Txn, rules: RuleSet = DEFAULT_RULESET) -> int:
         """Exclusive lower bound of t's window."""
-        return t.event_ms - cls.WINDOW_MS
+        return t.event_ms - rules.velocity_window_ms
 
-    @classmethod
-    def in_window(cls, t: Txn, other: Txn) -> bool:
-        return t.event_ms - cls.WINDOW_MS < other.event_ms <= t.event_ms
+    @staticmethod
+    def in_window(t: Txn, other: Txn, rules: RuleSet = DEFAULT_RULESET) -> bool:
+        return t.event_ms - rules.velocity_window_ms < other.event_ms <= t.event_ms
 
-    @classmethod
-    def fires(cls, count: int) -> bool:
-        return count > cls.MAX_COUNT
+    @staticmethod
+    def fires(count: int, rules: RuleSet = DEFAULT_RULESET) -> bool:
+        return count > rules.velocity_max_count
 
     #: At most this many transaction ids in an alert's evidence: a burst of n transactions would
     #: otherwise put O(n) ids in each of its n alerts (a 25k burst made alerts over 1 MB, beyond
@@ -64,21 +68,22 @@ class VelocityRule:
     EVIDENCE_IDS = 20
 
     @classmethod
-    def evidence(cls, t: Txn, window: list[Txn]) -> dict:
+    def evidence(cls, t: Txn, window: list[Txn], rules: RuleSet = DEFAULT_RULESET) -> dict:
         ordered = sorted(window, key=lambda x: (x.event_ms, x.transaction_id))
-        return cls.evidence_of_ids(t, [x.transaction_id for x in ordered])
+        return cls.evidence_of_ids(t, [x.transaction_id for x in ordered], rules)
 
     @classmethod
-    def evidence_of_ids(cls, t: Txn, ordered_ids) -> dict:
-        """Evidence from the window's transaction ids in event-time order: the count, the window,
-        the first and last id and the EVIDENCE_IDS most recent ids (bounded whatever the burst)."""
+    def evidence_of_ids(cls, t: Txn, ordered_ids, rules: RuleSet = DEFAULT_RULESET) -> dict:
+        """Evidence from the window's transaction ids in event-time order (a list or an array
+        slice): the count, the window, the first and last id and the EVIDENCE_IDS most recent
+        ids (bounded whatever the burst)."""
         count = len(ordered_ids)
         shown = [str(x) for x in ordered_ids[max(0, count - cls.EVIDENCE_IDS) :]]
         return {
             "count": count,
-            "window_start": iso_ms(cls.window_start_ms(t)),
+            "window_start": iso_ms(cls.window_start_ms(t, rules)),
             "window_end": iso_ms(t.event_ms),
-            "window_ms": cls.WINDOW_MS,
+            "window_ms": rules.velocity_window_ms,
             "first_transaction_id": str(ordered_ids[0]),
             "last_transaction_id": str(ordered_ids[-1]),
             "transaction_ids": shown,
@@ -95,15 +100,15 @@ class GeoImpossibleRule:
     """Two transactions of one customer too far apart for the time between them."""
 
     name = GEO_IMPOSSIBLE
-    HORIZON_MS = 5 * MINUTE_MS
-    MAX_DISTANCE_KM = 50.0
+    HORIZON_MS = DEFAULT_RULESET.geo_horizon_ms
+    MAX_DISTANCE_KM = DEFAULT_RULESET.geo_max_km
 
-    @classmethod
-    def precedes(cls, earlier: Txn, t: Txn) -> bool:
+    @staticmethod
+    def precedes(earlier: Txn, t: Txn, rules: RuleSet = DEFAULT_RULESET) -> bool:
         """`earlier` is a transaction the rule compares t with: before t (or simultaneous with a
-        smaller transaction_id), at most 5 minutes before it."""
+        smaller transaction_id), at most geo_horizon_ms before it."""
         gap = t.event_ms - earlier.event_ms
-        if gap < 0 or gap > cls.HORIZON_MS:
+        if gap < 0 or gap > rules.geo_horizon_ms:
             return False
         return gap > 0 or earlier.transaction_id < t.transaction_id
 
@@ -111,23 +116,23 @@ class GeoImpossibleRule:
     def distance_km(a: Txn, b: Txn) -> float:
         return haversine_km(a.lat, a.lng, b.lat, b.lng)
 
-    @classmethod
-    def too_far(cls, km: float) -> bool:
-        return km > cls.MAX_DISTANCE_KM
+    @staticmethod
+    def too_far(km: float, rules: RuleSet = DEFAULT_RULESET) -> bool:
+        return km > rules.geo_max_km
 
     #: km per degree along a great circle; |dlat| + |dlng| in degrees times this bounds the distance
     #: from above (a meridian leg plus a parallel leg no longer than its equator-length equivalent).
     _KM_PER_DEGREE = EARTH_RADIUS_KM * math.pi / 180
 
     @classmethod
-    def distance_if_too_far(cls, a: Txn, b: Txn) -> float | None:
-        """The distance when it is more than 50 km, else None — skipping the haversine for pairs the
-        upper bound already proves near (the common case: a customer's payments in one city)."""
+    def distance_if_too_far(cls, a: Txn, b: Txn, rules: RuleSet = DEFAULT_RULESET) -> float | None:
+        """The distance when it is more than geo_max_km, else None — skipping the haversine for
+        pairs the upper bound already proves near (the common case: payments in one city)."""
         bound = (abs(a.lat - b.lat) + abs(a.lng - b.lng)) * cls._KM_PER_DEGREE
-        if bound < cls.MAX_DISTANCE_KM - 1e-6:
+        if bound < rules.geo_max_km - 1e-6:
             return None
         km = haversine_km(a.lat, a.lng, b.lat, b.lng)
-        return km if km > cls.MAX_DISTANCE_KM else None
+        return km if km > rules.geo_max_km else None
 
     @classmethod
     def evidence(cls, t: Txn, other: Txn, km: float) -> dict:
@@ -154,7 +159,7 @@ class AmountAnomalyRule:
     """An amount far above the customer's historical average."""
 
     name = AMOUNT_ANOMALY
-    FACTOR = 10  # fires when amount > FACTOR x average (1000%)
+    FACTOR = DEFAULT_RULESET.amount_factor  # fires when amount > FACTOR x average (1000%)
 
     @classmethod
     def judged(cls, average: float | None) -> bool:
@@ -162,17 +167,21 @@ class AmountAnomalyRule:
         return average is not None and average > 0
 
     @classmethod
-    def fires(cls, amount: int, average: float | None) -> bool:
+    def fires(cls, amount: int, average: float | None, rules: RuleSet = DEFAULT_RULESET) -> bool:
         # Exact rational comparison: "exactly 10 x" must never fire through float rounding.
-        return cls.judged(average) and Fraction(amount) > cls.FACTOR * Fraction(average)
+        return cls.judged(average) and Fraction(int(amount)) > Fraction(
+            rules.amount_factor
+        ) * Fraction(average)
 
-    @classmethod
-    def evidence(cls, amount: int, average: float) -> dict:
+    @staticmethod
+    def evidence(amount: int, average: float, rules: RuleSet = DEFAULT_RULESET) -> dict:
+        factor = rules.amount_factor
         return {
             "amount": amount,
             "historical_average": average,
             "ratio": round(amount / average, 3),
-            "threshold_factor": cls.FACTOR,
+            # 10, not 10.0: a whole factor reads (and compares) as it always did
+            "threshold_factor": int(factor) if float(factor).is_integer() else factor,
         }
 
     @staticmethod
@@ -182,5 +191,6 @@ class AmountAnomalyRule:
 
 
 RULES = {r.name: r for r in (VelocityRule, GeoImpossibleRule, AmountAnomalyRule)}
-#: How far back in event time any rule looks from a transaction: what per-customer state must keep.
-HORIZON_MS = max(VelocityRule.WINDOW_MS, GeoImpossibleRule.HORIZON_MS)
+#: How far back in event time the specification's rules look from a transaction (a rule history's
+#: own horizon is `RuleHistory.horizon_ms`: what per-customer state must keep).
+HORIZON_MS = DEFAULT_RULESET.horizon_ms

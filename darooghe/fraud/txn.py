@@ -42,6 +42,8 @@ class Txn(NamedTuple):
     lat: float
     lng: float
     amount: int
+    #: The record's risk_level (carried into alerts for the decision score); None when unknown.
+    risk_level: int | None = None
 
     @classmethod
     def from_value(cls, value: dict | str) -> Txn:
@@ -56,6 +58,7 @@ class Txn(NamedTuple):
                 lat=float(loc["lat"]),
                 lng=float(loc["lng"]),
                 amount=int(obj["amount"]),
+                risk_level=None if obj.get("risk_level") is None else int(obj["risk_level"]),
             )
         except (KeyError, TypeError) as exc:
             raise TransactionValueError(

@@ -1,7 +1,8 @@
 """The fraud detection streaming query: valid transactions in, fraud alerts out (SPEC section 4).
 
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
-      -> groupBy(customer bucket).transformWithState(FraudDetector, EventTime), state per customer
+      -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per
+         bucket in event-time slices, rules from the rule history of the micro-batch
       -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
                        decisions to darooghe.fraud_decisions in one Kafka transaction per batch
                        (exactly once, darooghe.streaming.sinks.TransactionalTopicSink), or to
@@ -12,7 +13,8 @@
 
 Work directory (default `$DAROOGHE_HOME/checkpoints/fraud_detection/<source>`): `checkpoint/`
 (Spark: offsets, commits, RocksDB state with changelog checkpointing), `profiles.json` (the averages
-snapshot the processor reads, see darooghe.fraud.profiles), `file_sink.json` and `late_sink.json`
+snapshot the processor reads, see darooghe.fraud.profiles), `rules.json` (the rule history snapshot,
+darooghe.fraud.rule_store), `file_sink.json` and `late_sink.json`
 (last batch written to the files of --output). A stopped or killed job resumes from it.
 """
 
@@ -32,6 +34,7 @@ from darooghe.config import Settings
 from darooghe.fraud.decisions import DECISIONS_SIDE, BatchDecider
 from darooghe.fraud.late import with_batch_id
 from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
+from darooghe.fraud.rule_store import RuleRefresher, RuleSnapshot, RuleSource
 from darooghe.kafka_io import ensure_topics
 from darooghe.streaming.fraud_processor import (
     ALERT,
@@ -58,7 +61,7 @@ from darooghe.streaming.sources import (
     read_records,
     workdir_for,
 )
-from darooghe.topics import BY_NAME, FRAUD_ALERTS, FRAUD_DECISIONS, LATE_TRANSACTIONS
+from darooghe.topics import BY_NAME, FRAUD_ALERTS, FRAUD_DECISIONS, FRAUD_RULES, LATE_TRANSACTIONS
 from darooghe.validation.clock import watermark_delay_ms
 
 JOB = "stream-fraud"  # background process name and progress file
@@ -84,6 +87,10 @@ class FraudJobConfig:
     alerts_topic: str = FRAUD_ALERTS.name
     late_topic: str = LATE_TRANSACTIONS.name
     decisions_topic: str = FRAUD_DECISIONS.name
+    #: The rule history: a JSON file (rules_file), else a rule-set topic (rules_topic; with a
+    #: Kafka source it defaults to darooghe.fraud_rules), else the specification's defaults.
+    rules_file: Path | None = None
+    rules_topic: str | None = None
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -92,6 +99,14 @@ class FraudJobConfig:
     @property
     def profiles_snapshot(self) -> Path:
         return self.workdir / "profiles.json"
+
+    @property
+    def rules_snapshot(self) -> Path:
+        return self.workdir / "rules.json"
+
+    def rule_source(self, settings: Settings) -> RuleSource:
+        topic = self.rules_topic or (FRAUD_RULES.name if self.source.kind == "kafka" else None)
+        return RuleSource(settings, topic=topic, path=self.rules_file)
 
     @property
     def late_output(self) -> Path | None:
@@ -154,9 +169,10 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
         F.col("location.lat").alias("lat"),
         F.col("location.lng").alias("lng"),
         F.col("amount"),
+        F.col("risk_level"),
     )
-    return inputs.groupBy("bucket").transformWithState(
-        statefulProcessor=FraudDetector(str(cfg.profiles_snapshot)),
+    return inputs.groupBy("bucket").transformWithStateInPandas(
+        statefulProcessor=FraudDetector(str(cfg.profiles_snapshot), str(cfg.rules_snapshot)),
         outputStructType=OUTPUT_SCHEMA,
         outputMode="Append",
         timeMode="EventTime",
@@ -175,6 +191,7 @@ class FraudBatchWriter:
         counters: FraudCounters,
         log=print,
         decide=None,
+        rules: RuleRefresher | None = None,
     ) -> None:
         self.cfg = cfg
         #: alert values -> decision records, written with the alerts (darooghe.fraud.decisions)
@@ -184,10 +201,13 @@ class FraudBatchWriter:
         self.refresher = refresher
         self.counters = counters
         self.log = log
+        self.rules = rules
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # Before the batch runs: its tasks read the snapshot when they start.
+        # Before the batch runs: its tasks read the snapshots when they start.
         self.refresher.refresh()
+        if self.rules is not None:
+            self.rules.refresh()
         rows = batch.collect()
         alerts = [r for r in rows if r.kind == ALERT]
         late = [r for r in rows if r.kind == LATE]
@@ -234,11 +254,14 @@ class FraudRun:
     late_sink: object
     recorder: ProgressRecorder
     listener: object
+    rules: RuleRefresher | None = None
 
     def close(self) -> None:
         """After the query ended: flush the sinks, record the final status, detach the listener."""
         self.sink.close()
         self.late_sink.close()
+        if self.rules is not None:
+            self.rules.source.close()
         error = self.query.exception()
         self.recorder.update(
             QUERY,
@@ -270,6 +293,8 @@ def start_fraud_query(
         source, ProfileSnapshot(cfg.profiles_snapshot), cfg.profiles_refresh_s, log
     )
     refresher.refresh(force=True)  # the first batch already judges amounts
+    rules = RuleRefresher(cfg.rule_source(settings), RuleSnapshot(cfg.rules_snapshot), log)
+    rules.refresh()  # and by the stored rule history
     if cfg.output is not None:
         sink = JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json")
         late_sink = JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json")
@@ -297,6 +322,8 @@ def start_fraud_query(
             **counters.as_dict(),
             "profiles_customers": refresher.customers,
             "profiles_loaded_at": refresher.loaded_at,
+            "rule_set_version": rules.version,
+            "rules_source": rules.source.describe(),
             "source": cfg.source.describe(),
             "sink": sink.describe(),
             "late_sink": late_sink.describe(),
@@ -310,7 +337,8 @@ def start_fraud_query(
         .writeStream.queryName(QUERY)
         .foreachBatch(
             FraudBatchWriter(
-                cfg, sink, late_sink, refresher, counters, log, decide=decider(cfg, settings)
+                cfg, sink, late_sink, refresher, counters, log, decide=decider(cfg, settings),
+                rules=rules,
             )
         )
         .option("checkpointLocation", str(cfg.checkpoint_dir))
@@ -322,9 +350,10 @@ def start_fraud_query(
     log(
         f"{QUERY}: {cfg.source.describe()} -> {sink.describe()}, late transactions -> "
         f"{late_sink.describe()}, allowed lateness "
-        f"{cfg.allowed_lateness_ms / 1000:g} s, averages from {source.describe()}, work dir {cfg.workdir}"
+        f"{cfg.allowed_lateness_ms / 1000:g} s, averages from {source.describe()}, rules from "
+        f"{rules.source.describe()} (v{rules.version}), work dir {cfg.workdir}"
     )
-    return FraudRun(spark, writer.start(), counters, sink, late_sink, recorder, listener)
+    return FraudRun(spark, writer.start(), counters, sink, late_sink, recorder, listener, rules)
 
 
 def stop_between_batches(query, wait_s: float = 20.0) -> None:

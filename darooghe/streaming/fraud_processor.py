@@ -1,30 +1,33 @@
-"""The stateful processor of the fraud job (`transformWithState`, event-time mode).
+"""The stateful processor of the fraud job (`transformWithStateInPandas`, event-time mode).
 
-State is per customer, kept in a MapState keyed by customer_id; the grouping key of the operator is
-a fixed bucket of customers (`customer_bucket`, BUCKETS of them) rather than the customer itself.
-Why: PySpark's transformWithState pays about 0.2 ms of CPU per grouping key per micro-batch (a
-round of calls between the JVM and the Python worker) — at a thousand events per second almost
-every event belongs to a different customer, so per-customer grouping spent most of the job's CPU
-on that overhead. A MapState read and write per customer costs less than half of it. BUCKETS is
-part of the checkpoint: changing it needs a fresh checkpoint.
+The grouping key is a fixed bucket of customers (`customer_bucket`, BUCKETS of them). Each call
+gets the bucket's new rows of the micro-batch as Arrow-backed pandas frames and judges them all at
+once with `darooghe.fraud.columnar.judge` (vectorised: one sort, `searchsorted` counts, a numpy
+haversine over each customer's horizon neighbours), with the rule history of the snapshot the task
+read when it started (`darooghe.fraud.rule_snapshot.RuleSnapshot`) and the customers' averages
+(`darooghe.fraud.profiles.ProfileSnapshot`).
 
-Per customer (MapState `customer_windows`, key customer_id): the customer's `CustomerWindow` — the
-transactions still within reach of the rules, each with the rules already alerted on it, which is
-also the seen-transaction_ids set that makes a redelivery count once — as compact JSON, and the
-event time of its latest transaction.
+State, per bucket: MapState `held_slices`, key = the start of a SLICE_MS slice of event time, value
+= the bucket's held rows of that slice in the compact binary form of `columnar.encode_rows` (ids,
+time, location, amount, risk_level, alerted bits). Why slices of a bucket rather than a window per
+customer: every state call is a round trip between the Python worker and the JVM, and the profile
+of the per-customer layout (one MapState entry per customer: a read and a write per customer per
+batch) spent 62 % of the Python worker's time in them (README, bench.streaming). A batch costs per
+bucket one iteration of the map (a few Arrow-sized fetches), one write per slice that changed
+(new rows land in the latest one or two slices) and the timer check: about 5 calls per bucket,
+whatever the number of customers. BUCKETS and SLICE_MS are part of the checkpoint: changing them
+(or coming from the per-customer layout) needs a fresh checkpoint (`--fresh`).
 
-Per bucket: one event-time timer (ValueState `next_scan` remembers it), SCAN_EVERY_MS of event time
-after the watermark when it was registered. When the watermark passes it, every customer of the
-bucket whose latest transaction is more than 5 minutes before the watermark is dropped: no
-transaction still to come can be compared with anything it holds. Customers that keep paying are
-trimmed on each input instead (`CustomerWindow.evict`). (State TTL is processing-time only and
+Eviction is exact (`judge` drops rows before watermark - horizon, horizon = the rule history's
+longest look-back): a slice wholly before that is removed, the one straddling it is rewritten.
+Per bucket one event-time timer (ValueState `next_scan`), SCAN_EVERY_MS after the watermark when
+registered, does the same for buckets that get no input. (State TTL is processing-time only and
 would evict by wall clock, not event time.)
 
-Rules and late handling live in `darooghe.fraud.window`; this class only moves windows in and out
-of Spark state and turns results into output rows: kind "alert" (value = alert JSON), "late"
-(event time before the watermark: value = its record, darooghe.fraud.late; judged by AMOUNT_ANOMALY
-only) and "duplicate" (a redelivered transaction_id). The input deliberately carries no
-watermark-marked column, so Spark hands late rows to the processor instead of dropping them.
+Output rows: kind "alert" (value = alert JSON), "late" (event time before the watermark: value =
+its record, darooghe.fraud.late; judged by AMOUNT_ANOMALY only) and "duplicate" (a redelivered
+transaction_id). The input deliberately carries no watermark-marked column, so Spark hands late
+rows to the processor instead of dropping them.
 """
 
 from __future__ import annotations
@@ -32,28 +35,41 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from pyspark.sql import Column, Row
+import numpy as np
+import pandas as pd
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
+from darooghe.fraud.columnar import NO_RISK, Judgment, Rows, decode_rows, encode_rows, judge
 from darooghe.fraud.late import late_value
 from darooghe.fraud.profiles import ProfileSnapshot
-from darooghe.fraud.rules import HORIZON_MS
-from darooghe.fraud.txn import Txn, iso_ms
-from darooghe.fraud.window import CustomerWindow
+from darooghe.fraud.rule_snapshot import RuleSnapshot
+from darooghe.fraud.ruleset import DEFAULT_HISTORY
+from darooghe.fraud.txn import iso_ms
 
-BUCKETS = 64
-#: How often (in event time) a bucket looks for customers whose whole window has expired.
+BUCKETS = 32
+#: Event-time width of one state entry of a bucket.
+SLICE_MS = 20_000
+#: How often (in event time) a bucket without input looks for slices out of reach.
 SCAN_EVERY_MS = 60_000
 #: Columns the processor reads (the watermark column was projected away).
-INPUT_COLUMNS = ("bucket", "customer_id", "transaction_id", "event_ms", "lat", "lng", "amount")
+INPUT_COLUMNS = (
+    "bucket",
+    "customer_id",
+    "transaction_id",
+    "event_ms",
+    "lat",
+    "lng",
+    "amount",
+    "risk_level",
+)
+OUTPUT_COLUMNS = ("kind", "customer_id", "transaction_id", "rule", "alert_id", "event_ms", "value")
 OUTPUT_SCHEMA = (
     "kind string, customer_id string, transaction_id string, rule string, alert_id string, "
     "event_ms long, value string"
 )
-#: `held` is the window as compact JSON, [[transaction_id, event_ms, lat, lng, amount, alerted
-#: bits], ...]: a nested Spark struct costs several times more to convert on every read and write.
-WINDOW_SCHEMA = "held string, latest_ms long"
+SLICES, NEXT_SCAN = "held_slices", "next_scan"
 ALERT, LATE, DUPLICATE = "alert", "late", "duplicate"
 
 
@@ -62,45 +78,62 @@ def customer_bucket(customer_id: Column) -> Column:
     return F.pmod(F.hash(customer_id), F.lit(BUCKETS)).cast("int")
 
 
-class FraudDetector(StatefulProcessor):
-    """Runs the three fraud rules exactly, per customer, in event time."""
+def slice_of(ms):
+    """Start of the SLICE_MS slice holding event time `ms` (int or array)."""
+    return ms - ms % SLICE_MS
 
-    def __init__(self, profiles_snapshot: str) -> None:
+
+def rows_of_frame(pdf: pd.DataFrame) -> Rows:
+    risk = pdf.get("risk_level")
+    return Rows.build(
+        pdf["customer_id"].to_numpy(dtype=object),
+        pdf["transaction_id"].to_numpy(dtype=object),
+        pdf["event_ms"].to_numpy(dtype=np.int64),
+        pdf["lat"].to_numpy(dtype=np.float64),
+        pdf["lng"].to_numpy(dtype=np.float64),
+        pdf["amount"].to_numpy(dtype=np.int64),
+        None if risk is None else risk.fillna(NO_RISK).to_numpy(dtype=np.int8),
+    )
+
+
+class FraudDetector(StatefulProcessor):
+    """Runs the three fraud rules exactly, per bucket of customers, in event time."""
+
+    def __init__(self, profiles_snapshot: str, rules_snapshot: str | None = None) -> None:
         self.profiles_snapshot = profiles_snapshot
+        self.rules_snapshot = rules_snapshot
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.handle = handle
-        self.windows = handle.getMapState("customer_windows", "customer_id string", WINDOW_SCHEMA)
-        self.next_scan = handle.getValueState("next_scan", "timer_ms long")
+        self.slices = handle.getMapState(SLICES, "slice_ms long", "rows binary")
+        self.next_scan = handle.getValueState(NEXT_SCAN, "timer_ms long")
         # Re-read per task: a refreshed snapshot is picked up by the next micro-batch.
         self.averages = ProfileSnapshot(self.profiles_snapshot).read()
+        self.history = (
+            RuleSnapshot(self.rules_snapshot).read() if self.rules_snapshot else DEFAULT_HISTORY
+        )
 
-    def handleInputRows(self, key, rows, timerValues) -> Iterator[Row]:
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
         watermark = timerValues.getCurrentWatermarkInMs()
-        by_customer: dict[str, list[Txn]] = {}
-        # Rows are tuples in INPUT_COLUMNS order; positional access is much cheaper than by name.
-        for _, cid, tid, ms, lat, lng, amount in rows:
-            by_customer.setdefault(cid, []).append(Txn(tid, cid, ms, lat, lng, amount))
-        for customer_id, txns in by_customer.items():
-            window, stored = self._load(customer_id)
-            result = window.ingest(txns, watermark, self.averages.get(customer_id))
-            if stored or len(window):
-                self._save(customer_id, window)
-            yield from self._rows(customer_id, result, watermark)
+        frames = [f for f in rows if len(f)]
+        if not frames:
+            return
+        new = rows_of_frame(frames[0] if len(frames) == 1 else pd.concat(frames))
+        held, stale = self._load(watermark - self.history.horizon_ms)
+        result = judge(held, new, watermark, self.averages, self.history)
+        self._save(result, stale)
         if not self.next_scan.exists():
             self._schedule_scan(watermark)
+        out = self._output(result, watermark)
+        if out is not None:
+            yield out
 
-    def handleExpiredTimer(self, key, timerValues, expiredTimerInfo) -> Iterator[Row]:
+    def handleExpiredTimer(self, key, timerValues, expiredTimerInfo) -> Iterator[pd.DataFrame]:
         watermark = timerValues.getCurrentWatermarkInMs()
-        cutoff = watermark - HORIZON_MS
-        customers, gone = 0, []
-        for k, (_, latest_ms) in self.windows.iterator():
-            customers += 1
-            if latest_ms < cutoff:
-                gone.append(k)
-        for k in gone:
-            self.windows.removeKey(k)
-        if customers > len(gone):
+        held, stale = self._load(watermark - self.history.horizon_ms)
+        result = judge(held, Rows.empty(), watermark, {}, self.history)
+        self._save(result, stale)
+        if len(result.held):
             self._schedule_scan(watermark)
         else:
             self.next_scan.clear()
@@ -109,75 +142,69 @@ class FraudDetector(StatefulProcessor):
     def close(self) -> None:
         pass
 
-    # --- helpers ------------------------------------------------------------------------------
+    # --- state ---------------------------------------------------------------------------------
+    def _load(self, cutoff: int) -> tuple[Rows, set[int]]:
+        """The bucket's held rows (slices wholly before `cutoff` removed), and the slices that
+        hold rows before it (rewritten by _save without them)."""
+        parts, stale, gone = [], set(), []
+        for (start,), (blob,) in self.slices.iterator():
+            if start + SLICE_MS <= cutoff:
+                gone.append(start)
+                continue
+            rows = decode_rows(blob)
+            if start < cutoff and (rows.ms < cutoff).any():
+                stale.add(start)
+            parts.append(rows)
+        for start in gone:  # after the iteration: the iterator reads the map as it goes
+            self.slices.removeKey((start,))
+        return Rows.concat(parts), stale
+
+    def _save(self, result: Judgment, stale: set[int]) -> None:
+        held = result.held
+        starts = slice_of(held.ms)
+        dirty = stale | set(np.unique(starts[result.changed]).tolist())
+        for start in sorted(dirty):
+            mine = starts == start
+            if mine.any():
+                self.slices.updateValue((start,), (encode_rows(held.take(mine)),))
+            else:
+                self.slices.removeKey((start,))
+
     def _schedule_scan(self, watermark: int) -> None:
         at = max(watermark, 0) + SCAN_EVERY_MS
         self.handle.registerTimer(at)
         self.next_scan.update((at,))
 
-    def _load(self, customer_id: str) -> tuple[CustomerWindow, bool]:
-        """The customer's window, and whether it was in state."""
-        stored = self.windows.getValue((customer_id,))  # None for a customer without state
-        if stored is None:
-            return CustomerWindow(customer_id), False
-        held = [
-            (Txn(tid, customer_id, ms, lat, lng, amount), flags)
-            for tid, ms, lat, lng, amount, flags in json.loads(stored[0])
-        ]
-        return CustomerWindow(customer_id, held), True
-
-    def _save(self, customer_id: str, window: CustomerWindow) -> None:
-        if not len(window):
-            self.windows.removeKey((customer_id,))
-            return
-        held = [
-            [t.transaction_id, t.event_ms, t.lat, t.lng, t.amount, flags]
-            for t, flags in window.held()
-        ]
-        latest = held[-1][1]
-        self.windows.updateValue((customer_id,), (json.dumps(held, separators=(",", ":")), latest))
-
+    # --- output --------------------------------------------------------------------------------
     @staticmethod
-    def _rows(customer_id: str, result, watermark: int) -> Iterator[Row]:
-        for alert in result.alerts:
-            yield Row(
-                kind=ALERT,
-                customer_id=customer_id,
-                transaction_id=alert.transaction_id,
-                rule=alert.rule,
-                alert_id=alert.alert_id,
-                event_ms=alert.event_ms,
-                value=alert.to_json(),
-            )
-        if result.late:
-            late_ids = {t.transaction_id for t in result.late}
-            raised: dict[str, list] = {}
-            for alert in result.alerts:
-                if alert.transaction_id in late_ids:
-                    raised.setdefault(alert.transaction_id, []).append(alert)
-            for t in result.late:
-                value = late_value(
-                    t, watermark, result.late_judged, raised.get(t.transaction_id, ())
-                )
-                yield FraudDetector._other(LATE, t, json.dumps(value, separators=(",", ":")))
-        for t in result.duplicates:
+    def _output(result: Judgment, watermark: int) -> pd.DataFrame | None:
+        out = [
+            (ALERT, a.customer_id, a.transaction_id, a.rule, a.alert_id, a.event_ms, a.to_json())
+            for a in result.alerts
+        ]
+        if len(result.late):
+            raised: dict[tuple[str, str], list] = {}
+            for a in result.alerts:
+                raised.setdefault((a.customer_id, a.transaction_id), []).append(a)
+            for t, judged in zip(result.late.txns(), result.late_judged, strict=True):
+                alerts = raised.get((t.customer_id, t.transaction_id), ())
+                value = late_value(t, watermark, judged, alerts)
+                out.append(_other(LATE, t, json.dumps(value, separators=(",", ":"))))
+        for t in result.duplicates.txns():
             value = {
                 "transaction_id": t.transaction_id,
-                "customer_id": customer_id,
+                "customer_id": t.customer_id,
                 "event_time": iso_ms(t.event_ms),
                 "watermark": iso_ms(watermark),
                 "behind_watermark_ms": watermark - t.event_ms,
             }
-            yield FraudDetector._other(DUPLICATE, t, json.dumps(value))
+            out.append(_other(DUPLICATE, t, json.dumps(value)))
+        if not out:
+            return None
+        frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+        frame["event_ms"] = frame["event_ms"].astype(np.int64)
+        return frame
 
-    @staticmethod
-    def _other(kind: str, t: Txn, value: str) -> Row:
-        return Row(
-            kind=kind,
-            customer_id=t.customer_id,
-            transaction_id=t.transaction_id,
-            rule=None,
-            alert_id=None,
-            event_ms=t.event_ms,
-            value=value,
-        )
+
+def _other(kind: str, t, value: str) -> tuple:
+    return (kind, t.customer_id, t.transaction_id, None, None, t.event_ms, value)

@@ -145,6 +145,16 @@ def add_stream_arguments(p: argparse.ArgumentParser, fraud: bool) -> None:
             metavar="SECONDS",
             help="how often to check the profiles source for changes (default 30)",
         )
+        p.add_argument(
+            "--rules-topic",
+            help="rule-set topic read before every micro-batch (default darooghe.fraud_rules with "
+            "--source kafka; a file source uses the specification's rules unless given one)",
+        )
+        p.add_argument(
+            "--rules-file",
+            type=Path,
+            help="JSON rule sets (a rule history or one rule set) instead of the rule-set topic",
+        )
 
 
 def _progress_file(settings, job: str, args, workdir: Path) -> Path | None:
@@ -189,6 +199,8 @@ def fraud_config_from_args(args, settings):
         alerts_topic=args.alerts_topic or FRAUD_ALERTS.name,
         late_topic=args.late_topic or LATE_TRANSACTIONS.name,
         decisions_topic=args.decisions_topic or FRAUD_DECISIONS.name,
+        rules_topic=args.rules_topic,
+        rules_file=args.rules_file,
     )
 
 

@@ -173,7 +173,9 @@ def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) 
 
 
 #: What the fraud rules read of a transaction: parsing only these fields is measurably cheaper.
-FRAUD_FIELDS_SCHEMA = spark_ddl(("transaction_id", "timestamp", "customer_id", "amount", "location"))
+FRAUD_FIELDS_SCHEMA = spark_ddl(
+    ("transaction_id", "timestamp", "customer_id", "amount", "location", "risk_level")
+)
 
 
 def parse_transactions(records: DataFrame, schema: str = TRANSACTION_SCHEMA) -> DataFrame:
