@@ -129,6 +129,7 @@ def _start_postgres(s: Settings, log: Callable[[str], None]) -> None:
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         if postgres.init_if_needed(s, proc.log_file):
             log(f"postgres: initialised {postgres.data_dir(s)}")
+        postgres.wait_for_dead_postmaster(s)
         pid = proc.start(postgres.command(s), **postgres.run_as(s).kwargs())
         log(f"postgres: started pid {pid} on 127.0.0.1:{s.postgres_port}, log {proc.log_file}")
     version = _wait("postgres", lambda: postgres.ready(s), proc, timeout=60)

@@ -35,7 +35,7 @@ from darooghe.fraud.reference import reference_alert_ids
 from darooghe.fraud.txn import Txn
 from darooghe.kafka_io import consume_all, consumer_config
 from darooghe.services import cluster
-from darooghe.services.process import ManagedProcess
+from darooghe.services.process import ManagedProcess, reap
 from darooghe.streaming.alerts_sink import sink_fraud_alerts
 from darooghe.validation.progress import consumer_group_lag
 from darooghe_tests.test_validation_kafka import (
@@ -70,6 +70,10 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL) -> list[int]:
             p.send_signal(sig)
         except psutil.NoSuchProcess:
             pass
+    if sig == signal.SIGKILL:
+        time.sleep(0.5)
+        for p in procs:
+            reap(p.pid)
     return [p.pid for p in procs]
 
 
@@ -303,7 +307,12 @@ class Run:
         return f
 
     def report(self) -> None:
-        line = {"test": self.name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **self.figures}
-        print(f"\nFAULT FIGURES {json.dumps(line)}")
-        with (self.settings.home / "fault-figures.jsonl").open("a") as fh:
-            fh.write(json.dumps(line) + "\n")
+        report(self.settings, self.name, self.figures)
+
+
+def report(settings: Settings, test: str, figures: dict) -> None:
+    """Print a test's figures and append them to <home>/fault-figures.jsonl."""
+    line = {"test": test, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **figures}
+    print(f"\nFAULT FIGURES {json.dumps(line)}")
+    with (settings.home / "fault-figures.jsonl").open("a") as fh:
+        fh.write(json.dumps(line) + "\n")

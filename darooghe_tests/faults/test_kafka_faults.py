@@ -16,7 +16,7 @@ import time
 import pytest
 
 from darooghe.services import cluster
-from darooghe_tests.faults.harness import Run, broker_pid, leader_of
+from darooghe_tests.faults.harness import Run, broker_pid, kill_tree, leader_of
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -33,7 +33,7 @@ def test_sigkill_the_partition_leader_mid_stream_then_restart(stack, pipeline, t
         node = leader_of(stack, pipeline["valid"], 0)
         batches = run.fraud_batches()
         killed = time.monotonic()
-        os.kill(broker_pid(stack, node), signal.SIGKILL)
+        kill_tree(broker_pid(stack, node))
         time.sleep(10)  # the stages run on two brokers meanwhile
         cluster.start_kafka_node(stack, node, log=lambda _: None)
         cluster.wait_kafka(stack)
