@@ -91,7 +91,7 @@ class Run:
     pipeline: dict
     workdir: Path
     name: str
-    n: int = 12_000
+    n: int = 4_000
     seed: int = 0
     figures: dict = field(default_factory=dict)
     placed: dict = field(default_factory=dict)
@@ -121,7 +121,7 @@ class Run:
         """Produce the first `n` samples at once (so the jobs have something to start on)."""
         self.placed.update(produce(self.settings, self.pipeline["input"], self.samples[:n]))
 
-    def start_producing(self, chunk: int = 400, every_s: float = 0.5, skip: int = 0) -> None:
+    def start_producing(self, chunk: int = 100, every_s: float = 1.0, skip: int = 0) -> None:
         """Produce the samples after the first `skip` in chunks, one every `every_s` (a stream,
         not one burst)."""
 

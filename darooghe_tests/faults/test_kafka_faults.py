@@ -26,10 +26,10 @@ def test_sigkill_the_partition_leader_mid_stream_then_restart(stack, pipeline, t
     try:
         run.start_validator()
         run.start_fraud()
-        run.produce_now(400)
+        run.produce_now(200)
         run.wait_fraud_batches(1)
-        run.start_producing(skip=400)
-        run.wait_fraud_batches(3)
+        run.start_producing(skip=200)
+        run.wait_fraud_batches(2)
         node = leader_of(stack, pipeline["valid"], 0)
         batches = run.fraud_batches()
         killed = time.monotonic()

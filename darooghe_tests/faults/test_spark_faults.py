@@ -24,10 +24,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 def _start_stream(run: Run) -> None:
     run.start_validator()
     run.start_fraud()
-    run.produce_now(400)
+    run.produce_now(200)
     run.wait_fraud_batches(1)
-    run.start_producing(skip=400)
-    run.wait_fraud_batches(3)
+    run.start_producing(skip=200)
+    run.wait_fraud_batches(2)
 
 
 def test_sigkill_a_spark_worker_during_the_fraud_job(stack, pipeline, tmp_path):
