@@ -36,7 +36,11 @@ def kafka_name(node: int) -> str:
 
 def names(s: Settings) -> list[str]:
     """Every process of the cluster topology, in start order."""
-    return [*(kafka_name(n) for n in KAFKA_NODES), "spark-master", *spark_standalone.worker_names(s)]
+    return [
+        *(kafka_name(n) for n in KAFKA_NODES),
+        "spark-master",
+        *spark_standalone.worker_names(s),
+    ]
 
 
 def _free(name: str, host: str, port: int, env_name: str) -> None:
@@ -145,7 +149,9 @@ def wait_spark(s: Settings, workers: int, timeout: float = 90.0) -> dict:
     while time.monotonic() < deadline:
         master = ManagedProcess("spark-master", s)
         if master.pid() is None:
-            raise ServiceError(f"spark-master exited; last lines of {master.log_file}:\n{master.tail_log()}")
+            raise ServiceError(
+                f"spark-master exited; last lines of {master.log_file}:\n{master.tail_log()}"
+            )
         try:
             state = spark_standalone.master_state(s)
             alive = spark_standalone.alive_workers(state)
@@ -155,7 +161,9 @@ def wait_spark(s: Settings, workers: int, timeout: float = 90.0) -> dict:
         except Exception as exc:  # noqa: BLE001
             last = exc
         time.sleep(0.5)
-    raise ServiceError(f"the Spark master did not report {workers} workers within {timeout:.0f} s ({last})")
+    raise ServiceError(
+        f"the Spark master did not report {workers} workers within {timeout:.0f} s ({last})"
+    )
 
 
 def start_spark(s: Settings, log: Callable[[str], None] = print) -> None:
@@ -231,7 +239,9 @@ def node_rows(s: Settings) -> list[tuple[str, str, bool, str]]:
                 f"pid {master_pid}, {state.get('status')}, apps: {apps}",
             )
         )
-        by_port = {w.get("webuiaddress", "").rsplit(":", 1)[-1]: w for w in state.get("workers", [])}
+        by_port = {
+            w.get("webuiaddress", "").rsplit(":", 1)[-1]: w for w in state.get("workers", [])
+        }
     for i, name in enumerate(spark_standalone.worker_names(s), start=1):
         pid = ManagedProcess(name, s).pid()
         port = s.spark_worker_webui_port + i - 1

@@ -203,10 +203,14 @@ class Run:
         """Wait until the validator has committed past every input record; returns when."""
         deadline = time.monotonic() + timeout
         while True:
-            assert self.validator is not None and self.validator.poll() is None, self.tail("validator")
+            assert self.validator is not None and self.validator.poll() is None, self.tail(
+                "validator"
+            )
             if self.validator_lag() == 0:
                 return time.monotonic()
-            assert time.monotonic() < deadline, "validator lag stayed > 0: " + self.tail("validator")
+            assert time.monotonic() < deadline, "validator lag stayed > 0: " + self.tail(
+                "validator"
+            )
             time.sleep(0.5)
 
     def _fraud_end_offsets(self) -> dict[str, int]:
@@ -258,7 +262,9 @@ class Run:
             return self._check_validator()
         s, f = self.settings, self.figures
         self._check_validator()
-        valid = [Txn.from_value(r.value) for r in consume_all(self.pipeline["valid"], s, idle_timeout=1)]
+        valid = [
+            Txn.from_value(r.value) for r in consume_all(self.pipeline["valid"], s, idle_timeout=1)
+        ]
         late = [Txn.from_value(r.value) for r in consume_all(self.late_topic, s, idle_timeout=1)]
         late_ids = {t.transaction_id for t in late}
         alerts = [json.loads(r.value) for r in consume_all(self.alerts_topic, s, idle_timeout=1)]
