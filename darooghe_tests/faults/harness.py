@@ -37,7 +37,7 @@ from darooghe.kafka_io import consume_all, consumer_config
 from darooghe.services import cluster
 from darooghe.services.process import ManagedProcess, reap
 from darooghe.streaming.alerts_sink import sink_fraud_alerts
-from darooghe.validation.progress import consumer_group_lag
+from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe_tests.test_validation_kafka import (
     _count,
     _validator_cmd,
@@ -308,6 +308,11 @@ class Run:
             - _count(s, outputs, "read_committed"),
             validator_lag=self.validator_lag(),
         )
+        reports = read_progress(s, self.pipeline["group"])
+        f["validator_transactions_committed"] = sum(
+            r.get("transactions_committed", 0) for r in reports
+        )
+        f["validator_transactions_aborted"] = sum(r.get("transactions_aborted", 0) for r in reports)
         assert f["input_records"] == f["produced"] and f["validator_lag"] == 0
         assert f["valid"] + f["errors"] == f["produced"]
         return f

@@ -79,12 +79,13 @@ def test_broker_frozen_60s_under_validator_load(stack, pipeline, tmp_path):
         validated = run.wait_validated()
         run.finish()
         log = run.tail("validator", 10**7)
+        lost = log.count("lost partitions")
         run.figures.update(
             frozen=f"kafka-{node} (leader of {pipeline['input']} p0)",
             frozen_s=round(resumed - stopped, 1),
             max_validator_lag_while_frozen=max_lag,
             validator_lag_zero_after_resume_s=round(validated - resumed, 1),
-            validator_log_aborts=log.count("abort"),
+            validator_partitions_lost=lost,
         )
     finally:
         if node is not None:
