@@ -16,12 +16,13 @@ PROMETHEUS_UI := $(BUILD)/prometheus-ui/static/mantine-ui/index.html
 SPARK_JARS := $(BUILD)/spark-jars/manifest.json
 VENV_STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-unit up down status ui bench clean-state
+.PHONY: help install demo test test-unit test-faults up down status ui bench clean-state
 help:
 	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Prometheus, Spark Kafka connector jars"
 	@echo "make demo      run the main job on the local stack (installs and starts what it needs)"
 	@echo "make test      run the test suite on its own stack (started and stopped around the run)"
 	@echo "make test-unit the tests that need no service and no Spark (about 1 minute)"
+	@echo "make test-faults  kill brokers, a Spark worker, the fraud driver, the database on the cluster topology"
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
@@ -75,6 +76,12 @@ demo: install
 # it starts that stack on first use and, here, stops it at the end.
 test: install
 	DAROOGHE_TEST_STOP_SERVICES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fault suite (darooghe_tests/faults): its own cluster-topology stack (3 brokers, Spark standalone),
+# started and stopped around the run; each test prints its figures ("FAULT FIGURES {...}").
+test-faults: install
+	DAROOGHE_TEST_STOP_SERVICES=1 $(BIN)/python -m pytest -m faults -s -p no:cacheprovider \
+		darooghe_tests/faults $(PYTEST_ARGS) 2>&1 | grep -v '^%[0-9]|'; exit $${PIPESTATUS[0]}
 
 # The tests that need neither the local services nor Spark (conftest.py marks the others).
 test-unit: $(VENV_STAMP) $(SPARK_JARS)

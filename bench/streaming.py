@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.streaming [--rate 1000] [--seconds 12] [--backlog 100000]
                                         [--max-offsets 25000] [--trigger-seconds 1]
-                                        [--with-validator]
+                                        [--with-validator] [--masters local[2],cluster]
 
 Both figures are measured for the fraud job (darooghe.streaming.fraud_job, exactly as `darooghe
 stream fraud` runs it: Kafka source, transformWithState, foreachBatch to a Kafka topic) and for a
@@ -28,14 +28,19 @@ Events: 50,000 customers (about one payment per customer per minute at 1,000 eve
 After the sustained run of the fraud job, Spark's own figures for its micro-batches (median per
 batch of each `durationMs` phase and of the stateful operator's metrics) say where a batch's time
 goes on the JVM side (the Python worker's share is measured with py-spy: README, Tests and benchmarks).
-Targets (issue 13): fraud p99 <= 2 s at 1,000 events/s with the validator; >= 20,000 events/s
+Targets: fraud p99 <= 2 s at 1,000 events/s with the validator; >= 20,000 events/s
 sustained and >= 0.4 x the passthrough.
+
+`--masters local[2],cluster` measures everything once per Spark master, in one run, on the same
+Kafka, and prints a table of both (with DAROOGHE_TOPOLOGY=cluster: the three brokers, topics
+replicated 3 ways; `cluster` is the standalone master of `darooghe services up --cluster`).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -200,12 +205,22 @@ def wait_ready(query, timeout: float = 120) -> None:
 
 
 def tree_cpu_seconds() -> float:
-    """CPU time of this process and its children (the JVM, Python workers) so far."""
+    """CPU time of this process and its children (the JVM, Python workers) so far; on the local
+    standalone cluster also of the workers' children (the executors and their Python workers)."""
     import psutil
+
+    from darooghe.services import spark_standalone
+    from darooghe.services.process import ManagedProcess
 
     total = 0.0
     me = psutil.Process()
-    for proc in [me, *me.children(recursive=True)]:
+    procs = [me, *me.children(recursive=True)]
+    settings = load_settings()
+    for name in spark_standalone.worker_names(settings):
+        pid = ManagedProcess(name, settings).pid()
+        with contextlib.suppress(psutil.Error):
+            procs += psutil.Process(pid).children(recursive=True) if pid else []
+    for proc in procs:
         try:
             t = proc.cpu_times()
             total += t.user + t.system
@@ -299,11 +314,12 @@ def sustained_rate(query, rows: int, timeout: float = 300) -> dict:
     }
 
 
-def main() -> int:
-    from darooghe.spark import spark_session
-    from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query, stop_between_batches
-    from darooghe.streaming.sources import SourceConfig
+def master_url(name: str, settings) -> str:
+    """A --masters entry: `cluster` = the local standalone master (`services up --cluster`)."""
+    return settings.spark_master_url if name == "cluster" else name
 
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=12)
@@ -315,8 +331,46 @@ def main() -> int:
         action="store_true",
         help="latency runs: raw events through the project's validator (its own process)",
     )
+    parser.add_argument(
+        "--masters",
+        default="",
+        help="comma-separated Spark masters to measure one after the other in this run, e.g. "
+        "`local[2],cluster` (cluster = the standalone master of `services up --cluster`); "
+        "default: DAROOGHE_SPARK_MASTER",
+    )
     args = parser.parse_args()
     settings = load_settings()
+    masters = [m.strip() for m in args.masters.split(",") if m.strip()] or [settings.spark_master]
+    summaries = {}
+    for name in masters:
+        url = master_url(name, settings)
+        print(f"== Spark master {name} ({url}), Kafka {settings.kafka_bootstrap}", flush=True)
+        summary = measure(dataclasses.replace(settings, spark_master=url), args)
+        if summary is None:
+            return 2
+        summaries[name] = summary
+    if len(summaries) > 1:
+        print()
+        print(
+            f"{'master':<12} {'fraud p50 s':>11} {'fraud p99 s':>11} {'fraud ev/s':>10} "
+            f"{'pass ev/s':>10} {'fraud ev/cpu-s':>14}"
+        )
+        for name, r in summaries.items():
+            f = r["fraud_latency"]
+            print(
+                f"{name:<12} {f.get('p50_s', float('nan')):>11.2f} {f.get('p99_s', float('nan')):>11.2f} "
+                f"{r['fraud_rate']['rate']:>10,.0f} {r['passthrough_rate']['rate']:>10,.0f} "
+                f"{r['fraud_rate']['rows_per_cpu_s']:>14,.0f}"
+            )
+    return 0
+
+
+def measure(settings, args) -> dict | None:
+    """Every figure of the module docstring on settings.spark_master; None when Kafka is down."""
+    from darooghe.spark import spark_session
+    from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query, stop_between_batches
+    from darooghe.streaming.sources import SourceConfig
+
     tag = uuid.uuid4().hex[:8]
     names = {
         k: f"bench.streaming.{k}.{tag}"
@@ -363,7 +417,7 @@ def main() -> int:
             f"bench.streaming: Kafka at {settings.kafka_bootstrap} is not reachable ({exc}); "
             f"run `darooghe services up` first"
         )
-        return 2
+        return None
     work = settings.checkpoints_dir / "bench" / tag
     write_profiles_file({f"cust_{i}": AVERAGE for i in range(CUSTOMERS)}, work / "profiles.jsonl")
     log = lambda m: None
@@ -502,7 +556,7 @@ def main() -> int:
         f"sustained: fraud {fr:,.0f} events/s, passthrough {pr:,.0f} events/s, ratio {fr / pr if pr else 0:.2f} "
         f"(target >= 20,000 events/s and >= 0.4); {time.monotonic() - t_start:.0f} s in all"
     )
-    return 0
+    return results
 
 
 if __name__ == "__main__":

@@ -76,6 +76,24 @@ class Settings:
     clock_skew_ms: int = DEFAULT_CLOCK_SKEW_MS
     #: The local Prometheus (darooghe.services.prometheus), on 127.0.0.1.
     prometheus_port: int = 9090
+    # --- the local cluster (`services up --cluster`, darooghe.services.cluster) ----------------
+    #: "local" (one broker, Spark local[2]) or "cluster" (three brokers, Spark standalone).
+    topology: str = "local"
+    #: Client and controller ports of the three KRaft nodes (node i uses the i-th of each).
+    kafka_cluster_ports: tuple[int, ...] = (9092, 9094, 9096)
+    kafka_cluster_controller_ports: tuple[int, ...] = (9093, 9095, 9097)
+    spark_master_port: int = 7077
+    spark_master_webui_port: int = 8080
+    #: Worker i's web UI listens on this port + i - 1.
+    spark_worker_webui_port: int = 8081
+    spark_workers: int = 2
+    #: Sized for 2 cores / 24 GB: one core each, room for one 2 GB executor plus its Python workers.
+    spark_worker_cores: int = 1
+    spark_worker_memory: str = "6g"
+    spark_executor_memory: str = "2g"
+    #: Where streaming checkpoints and profile snapshots live; every executor must read it. Empty:
+    #: under home (one machine). A real cluster points it at shared storage (see README).
+    checkpoint_root: str = ""
 
     # --- run-time state, all under home -------------------------------------------------------
     @property
@@ -107,7 +125,16 @@ class Settings:
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.home / "checkpoints"
+        return Path(self.checkpoint_root) if self.checkpoint_root else self.home / "checkpoints"
+
+    @property
+    def cluster(self) -> bool:
+        return self.topology == "cluster"
+
+    @property
+    def spark_master_url(self) -> str:
+        """The standalone master of the local cluster (what DAROOGHE_SPARK_MASTER points at)."""
+        return f"spark://{self.kafka_host}:{self.spark_master_port}"
 
     @property
     def lake_dir(self) -> Path:
@@ -157,6 +184,22 @@ class Settings:
         return f"{self.kafka_host}:{self.kafka_port}"
 
 
+def _env_ports(
+    environ: Mapping[str, str], name: str, default: tuple[int, ...], count: int
+) -> tuple[int, ...]:
+    raw = _env(environ, name, ",".join(map(str, default)))
+    try:
+        ports = tuple(int(p) for p in raw.split(","))
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a comma-separated list of ports") from None
+    if len(ports) != count or not all(1 <= p <= 65535 for p in ports):
+        raise ConfigError(f"{name}={raw!r}: expected {count} ports in 1..65535")
+    return ports
+
+
+TOPOLOGIES = ("local", "cluster")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the settings from the environment now (not at import, so tests can change it).
 
@@ -170,6 +213,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     kafka_port = _env_int(environ, "DAROOGHE_KAFKA_PORT", 9092)
     mongo_host = _env(environ, "DAROOGHE_MONGO_HOST", "127.0.0.1")
     mongo_port = _env_int(environ, "DAROOGHE_MONGO_PORT", 27017)
+    topology = _env(environ, "DAROOGHE_TOPOLOGY", "local")
+    if topology not in TOPOLOGIES:
+        raise ConfigError(
+            f"DAROOGHE_TOPOLOGY={topology!r}: expected one of {', '.join(TOPOLOGIES)}"
+        )
+    cluster = topology == "cluster"
+    cluster_ports = _env_ports(environ, "DAROOGHE_KAFKA_CLUSTER_PORTS", (9092, 9094, 9096), 3)
+    master_port = _env_int(environ, "DAROOGHE_SPARK_MASTER_PORT", 7077)
+    if cluster:  # the first node is the one single-node code paths (round trip, status) talk to
+        kafka_port = cluster_ports[0]
+    bootstrap = ",".join(f"{kafka_host}:{p}" for p in (cluster_ports if cluster else (kafka_port,)))
     return Settings(
         home=home,
         build=build,
@@ -178,14 +232,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kafka_controller_port=_env_int(environ, "DAROOGHE_KAFKA_CONTROLLER_PORT", 9093),
         kafka_heap=_env(environ, "DAROOGHE_KAFKA_HEAP", "512m"),
         # A cluster (docker-compose) sets the bootstrap list directly.
-        kafka_bootstrap=_env(environ, "DAROOGHE_KAFKA_BOOTSTRAP", f"{kafka_host}:{kafka_port}"),
-        kafka_replication=_env_int(environ, "DAROOGHE_KAFKA_REPLICATION", 1, 1, 5),
+        kafka_bootstrap=_env(environ, "DAROOGHE_KAFKA_BOOTSTRAP", bootstrap),
+        kafka_replication=_env_int(
+            environ, "DAROOGHE_KAFKA_REPLICATION", 3 if cluster else 1, 1, 5
+        ),
         mongo_host=mongo_host,
         mongo_port=mongo_port,
         postgres_port=_env_int(environ, "DAROOGHE_POSTGRES_PORT", 5432),
         mongo_uri=_env(environ, "DAROOGHE_MONGO_URI", f"mongodb://{mongo_host}:{mongo_port}/"),
         mongo_db=_env(environ, "DAROOGHE_MONGO_DB", "darooghe"),
-        spark_master=_env(environ, "DAROOGHE_SPARK_MASTER", "local[2]"),
+        spark_master=_env(
+            environ,
+            "DAROOGHE_SPARK_MASTER",
+            f"spark://{kafka_host}:{master_port}" if cluster else "local[2]",
+        ),
         spark_driver_memory=_env(environ, "DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
         spark_shuffle_partitions=_env_int(
             environ, "DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000
@@ -204,4 +264,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             environ, "DAROOGHE_CLOCK_SKEW_MS", DEFAULT_CLOCK_SKEW_MS, 0, MAX_CLOCK_SKEW_MS
         ),
         prometheus_port=_env_int(environ, "DAROOGHE_PROMETHEUS_PORT", 9090),
+        topology=topology,
+        kafka_cluster_ports=cluster_ports,
+        kafka_cluster_controller_ports=_env_ports(
+            environ, "DAROOGHE_KAFKA_CLUSTER_CONTROLLER_PORTS", (9093, 9095, 9097), 3
+        ),
+        spark_master_port=master_port,
+        spark_master_webui_port=_env_int(environ, "DAROOGHE_SPARK_MASTER_WEBUI_PORT", 8080),
+        spark_worker_webui_port=_env_int(environ, "DAROOGHE_SPARK_WORKER_WEBUI_PORT", 8081),
+        spark_workers=_env_int(environ, "DAROOGHE_SPARK_WORKERS", 2, 1, 16),
+        spark_worker_cores=_env_int(environ, "DAROOGHE_SPARK_WORKER_CORES", 1, 1, 256),
+        spark_worker_memory=_env(environ, "DAROOGHE_SPARK_WORKER_MEMORY", "6g"),
+        spark_executor_memory=_env(environ, "DAROOGHE_SPARK_EXECUTOR_MEMORY", "2g"),
+        checkpoint_root=_env(environ, "DAROOGHE_CHECKPOINT_ROOT", ""),
     )

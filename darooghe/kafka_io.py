@@ -25,7 +25,7 @@ from confluent_kafka.admin import (
 
 from darooghe.config import Settings, load_settings
 from darooghe.records import Record, decode_bytes
-from darooghe.topics import ALL_TOPICS, TIMESTAMP_AFTER_MAX, Topic
+from darooghe.topics import ALL_TOPICS, TIMESTAMP_AFTER_MAX, Topic, replication_config
 
 #: read_chunks reads and returns a topic this many records at a time at most...
 CHUNK_RECORDS = 20_000
@@ -103,7 +103,10 @@ def ensure_topics(
                     t.name,
                     t.partitions,
                     s.kafka_replication,
-                    config=t.broker_config(s.clock_skew_ms),
+                    config={
+                        **replication_config(s.kafka_replication),
+                        **t.broker_config(s.clock_skew_ms),
+                    },
                 )
             )
     if new:

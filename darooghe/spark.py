@@ -61,6 +61,10 @@ def spark_config(
         ),
         "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
     }
+    if s.spark_master.startswith("spark://"):
+        # Standalone executors: sized from the settings (one per worker core), never the 1 GB default.
+        conf["spark.executor.memory"] = s.spark_executor_memory
+        conf["spark.executorEnv.PYSPARK_PYTHON"] = s.python
     if connector:
         conf["spark.jars"] = ",".join(str(p) for p in spark_jars.connector_jars(s))
     conf.update(overrides)
@@ -102,9 +106,10 @@ def prepare_environment(settings: Settings | None = None) -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", s.python)
     # Scratch space of the local driver/executor (a cluster manager sets its own).
     os.environ.setdefault("SPARK_LOCAL_DIRS", str(s.spark_local_dir))
-    if s.spark_master.startswith("local"):
+    if s.spark_master.startswith(("local", "spark://127.0.0.1:", "spark://localhost:")):
         # The UI has no authentication and binds to every interface unless SPARK_LOCAL_IP says
-        # otherwise (Spark's WebUI.bind); a local app has no one to serve beyond loopback.
+        # otherwise (Spark's WebUI.bind); a local app, or the driver of the loopback cluster
+        # (darooghe.services.cluster), has no one to serve beyond loopback.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     for d in (s.spark_warehouse_dir, s.spark_local_dir, s.logs_dir):
         d.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,20 @@ class Topic:
         }
 
 
+#: Replication of every topic on a cluster (`services up --cluster`, docker-compose).
+CLUSTER_REPLICATION = 3
+
+
+def min_insync_replicas(replication: int) -> int:
+    """Acknowledged writes (acks=all) survive one lost replica: all but one must have them."""
+    return max(1, replication - 1)
+
+
+def replication_config(replication: int) -> dict[str, str]:
+    """The replication-dependent part of a topic's broker configuration."""
+    return {"min.insync.replicas": str(min_insync_replicas(replication))}
+
+
 TRANSACTIONS = Topic("darooghe.transactions", 4, "raw transaction events from the generator")
 VALID_TRANSACTIONS = Topic(
     "darooghe.valid_transactions", 4, "validated, normalised transactions (read_committed)"

@@ -103,3 +103,82 @@ def test_the_app_logs_in_as_a_read_write_user_of_its_database_not_root():
     assert "root" not in text.replace("MONGO_ROOT", "")  # the app user gets no admin role
     env = mongodb["environment"]
     assert "${MONGO_APP_PASSWORD:?" in env["MONGO_APP_PASSWORD"]
+
+
+# --- the compose file and `services up --cluster` are one topology (darooghe.services.cluster) ---
+
+
+def _cluster_settings(monkeypatch):
+    from darooghe.config import load_settings
+
+    for name in ("DAROOGHE_SPARK_WORKER_CORES", "DAROOGHE_SPARK_WORKER_MEMORY", "DAROOGHE_SPARK_EXECUTOR_MEMORY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DAROOGHE_TOPOLOGY", "cluster")
+    return load_settings()
+
+
+def test_brokers_database_and_spark_master_are_health_checked_and_init_waits_for_them():
+    for name in ("kafka-1", "kafka-2", "kafka-3", "mongodb", "spark-master", "dagster-postgres"):
+        check = SERVICES[name].get("healthcheck")
+        assert check and check["test"], f"{name} has no healthcheck"
+    waits = SERVICES["darooghe-init"]["depends_on"]
+    assert {n: w["condition"] for n, w in waits.items()} == {
+        "kafka-1": "service_healthy",
+        "kafka-2": "service_healthy",
+        "kafka-3": "service_healthy",
+        "mongodb": "service_healthy",
+    }
+
+
+def test_broker_settings_are_the_local_clusters():
+    from darooghe.services.kafka import CLUSTER_BROKER_SETTINGS
+
+    for i in (1, 2, 3):
+        env = SERVICES[f"kafka-{i}"]["environment"]
+        for key, value in CLUSTER_BROKER_SETTINGS.items():
+            var = "KAFKA_" + key.upper().replace(".", "_")
+            assert str(env.get(var)) == value, f"kafka-{i}: {var}={env.get(var)!r}, local cluster {value}"
+
+
+def test_topics_are_replicated_as_on_the_local_cluster(monkeypatch):
+    from darooghe.topics import CLUSTER_REPLICATION, min_insync_replicas
+
+    s = _cluster_settings(monkeypatch)
+    assert s.kafka_replication == CLUSTER_REPLICATION
+    env = SERVICES["darooghe-init"]["environment"]
+    assert env["DAROOGHE_KAFKA_REPLICATION"] == str(CLUSTER_REPLICATION)
+    assert SERVICES["kafka-1"]["environment"]["KAFKA_MIN_INSYNC_REPLICAS"] == min_insync_replicas(
+        CLUSTER_REPLICATION
+    )
+
+
+def test_spark_workers_and_executors_are_sized_as_on_the_local_cluster(monkeypatch):
+    from darooghe.services import spark_standalone
+
+    s = _cluster_settings(monkeypatch)
+    for name in ("spark-worker-1", "spark-worker-2"):
+        command = SERVICES[name]["command"]
+        assert command[:2] == ["spark-class", spark_standalone.WORKER_CLASS]
+        assert command[2:-1] == spark_standalone.worker_args(s), name
+        assert command[-1] == "spark://spark-master:7077"
+    env = SERVICES["stream-fraud"]["environment"]
+    assert env["DAROOGHE_SPARK_EXECUTOR_MEMORY"] == s.spark_executor_memory
+    assert int(env["DAROOGHE_SPARK_SHUFFLE_PARTITIONS"]) == s.spark_shuffle_partitions
+
+
+def test_jobs_are_services_with_one_shared_checkpoint_volume():
+    jobs = {
+        "darooghe-generator": "generate",
+        "darooghe-validator": "validate",
+        "stream-fraud": "stream",
+        "stream-metrics": "stream",
+    }
+    assert "streaming-checkpoints" in COMPOSE["volumes"]
+    for name, command in jobs.items():
+        svc = SERVICES[name]
+        assert svc["command"][:2] == ["darooghe", command], name
+        assert svc["depends_on"]["darooghe-init"]["condition"] == "service_completed_successfully"
+    for name in ("stream-fraud", "stream-metrics", "spark-worker-1", "spark-worker-2"):
+        svc = SERVICES[name]
+        root = svc["environment"]["DAROOGHE_CHECKPOINT_ROOT"]
+        assert f"streaming-checkpoints:{root}" in svc["volumes"], f"{name} lacks the checkpoint volume"

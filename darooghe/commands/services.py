@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from darooghe.config import ConfigError
 from darooghe.services import stack
 from darooghe.services.process import ServiceError
 
-SERVICE_NAMES = ("kafka", "postgres", "mongodb")
+SERVICE_NAMES = ("kafka", "postgres", "mongodb", "kafka-1", "kafka-2", "kafka-3", "spark-master")
 
 
 def register(sub) -> None:
     p = sub.add_parser("services", help="start, stop or check the local Kafka broker, PostgreSQL and FerretDB")
     p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the cluster topology: 3 Kafka brokers (KRaft quorum of 3), a Spark standalone master "
+        "and workers, on 127.0.0.1 (same as DAROOGHE_TOPOLOGY=cluster)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if getattr(args, "cluster", False):
+        os.environ["DAROOGHE_TOPOLOGY"] = "cluster"  # read by load_settings, here and in children
     try:
         if args.action == "up":
             stack.up()

@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 
 from darooghe.config import Settings
+from darooghe.topics import CLUSTER_REPLICATION, min_insync_replicas
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
@@ -58,6 +59,77 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.check.interval.ms=300000
 """
+
+
+#: What a three-node cluster changes from the single node: internal topics replicated 3 ways and
+#: writes acknowledged by 2 of them. docker-compose.yml sets the same (KAFKA_<NAME> variables;
+#: darooghe_tests/test_compose.py keeps them equal).
+CLUSTER_BROKER_SETTINGS = {
+    "default.replication.factor": str(CLUSTER_REPLICATION),
+    "min.insync.replicas": str(min_insync_replicas(CLUSTER_REPLICATION)),
+    "offsets.topic.replication.factor": str(CLUSTER_REPLICATION),
+    "transaction.state.log.replication.factor": str(CLUSTER_REPLICATION),
+    "transaction.state.log.min.isr": str(min_insync_replicas(CLUSTER_REPLICATION)),
+    "share.coordinator.state.topic.replication.factor": str(CLUSTER_REPLICATION),
+    "share.coordinator.state.topic.min.isr": str(min_insync_replicas(CLUSTER_REPLICATION)),
+}
+
+
+def node_dir(s: Settings, node: int) -> Path:
+    """Home of cluster node `node` (1..3): its `data/` and `config/`."""
+    return s.home / "kafka" / f"node-{node}"
+
+
+def cluster_node_properties(s: Settings, node: int) -> str:
+    """server.properties of KRaft node `node` (1..3): broker and voter of a 3-controller quorum."""
+    host = s.kafka_host
+    port = s.kafka_cluster_ports[node - 1]
+    cport = s.kafka_cluster_controller_ports[node - 1]
+    voters = ",".join(
+        f"{i}@{host}:{p}" for i, p in enumerate(s.kafka_cluster_controller_ports, start=1)
+    )
+    single = server_properties(s).splitlines()
+    replaced = {
+        "node.id": str(node),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "log.dirs": str(node_dir(s, node) / "data"),
+        **CLUSTER_BROKER_SETTINGS,
+    }
+    lines = []
+    for line in single:
+        key = line.split("=", 1)[0]
+        if "=" in line and key in replaced:
+            lines.append(f"{key}={replaced.pop(key)}")
+        else:
+            lines.append(line)
+    lines += [f"{k}={v}" for k, v in replaced.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_cluster_config(s: Settings, node: int) -> Path:
+    config_dir = node_dir(s, node) / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    s.kafka_config_dir.mkdir(parents=True, exist_ok=True)
+    (s.kafka_config_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES)
+    path = config_dir / "server.properties"
+    path.write_text(cluster_node_properties(s, node))
+    return path
+
+
+def format_cluster_node_if_needed(s: Settings, node: int, config: Path, log_file: Path) -> bool:
+    """Format node `node`'s log directory on first start (one cluster id for the three)."""
+    data = node_dir(s, node) / "data"
+    if (data / "meta.properties").exists():
+        return False
+    data.mkdir(parents=True, exist_ok=True)
+    cmd = java_command(s, STORAGE_TOOL, "format", f"--cluster-id={cluster_id(s)}", f"--config={config}")
+    with log_file.open("ab") as log:
+        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"kafka node {node}: storage format failed (exit {done.returncode}); see {log_file}")
+    return True
 
 
 def java_command(s: Settings, main_class: str, *args: str) -> list[str]:

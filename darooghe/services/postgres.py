@@ -167,6 +167,31 @@ def init_if_needed(s: Settings, log_file: Path) -> bool:
     return True
 
 
+def wait_for_dead_postmaster(s: Settings, timeout: float = 30.0) -> None:
+    """Before a start: wait until the process named by a left-over postmaster.pid is fully gone.
+
+    After a crash (SIGKILL) the dead postmaster is a zombie until its parent reaps it, and
+    PostgreSQL refuses to start while the PID in its lock file exists at all.
+    """
+    import time
+
+    import psutil
+
+    lock = data_dir(s) / "postmaster.pid"
+    try:
+        pid = int(lock.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return  # a live process: PostgreSQL's own check names it
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.2)
+
+
 def command(s: Settings) -> list[str]:
     settings = {**SERVER_SETTINGS, "port": str(s.postgres_port)}
     argv = [str(bin_dir() / "postgres"), "-D", str(data_dir(s))]

@@ -122,6 +122,7 @@ class ManagedProcess:
                 os.kill(pid, signal.SIGKILL)
             while _alive(pid):
                 time.sleep(0.1)
+        reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -130,6 +131,14 @@ class ManagedProcess:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log yet)"
+
+
+def reap(pid: int) -> None:
+    """Collect `pid`'s exit status when it is a dead child of this process: a process that started
+    a service and outlives it (a test session) would otherwise keep a zombie with that PID, and
+    PostgreSQL refuses to start while its lock file names a PID that still exists."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _is_ours(pid: int, started: float | None, written: float | None) -> bool:

@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from darooghe import kafka_io
 from darooghe.config import Settings, load_settings
-from darooghe.services import ferretdb, kafka, postgres, prometheus
+from darooghe.services import cluster, ferretdb, kafka, postgres, prometheus
 from darooghe.services.process import (
     ManagedProcess,
     ServiceError,
@@ -31,8 +31,13 @@ from darooghe.services.process import (
 )
 from darooghe.topics import ALL_TOPICS
 
-#: The services of a home, as opposed to the project's jobs that also keep PID files there.
+#: The services of a home, as opposed to the project's jobs that also keep PID files there
+#: (with the cluster topology's brokers and Spark daemons, darooghe.services.cluster).
 SERVICES = ("kafka", "postgres", "ferretdb", "monitor", "prometheus")
+
+
+def _is_service(name: str) -> bool:
+    return name in SERVICES or name.startswith(("kafka-", "spark-master", "spark-worker-"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,7 @@ def _start_postgres(s: Settings, log: Callable[[str], None]) -> None:
         s.logs_dir.mkdir(parents=True, exist_ok=True)
         if postgres.init_if_needed(s, proc.log_file):
             log(f"postgres: initialised {postgres.data_dir(s)}")
+        postgres.wait_for_dead_postmaster(s)
         pid = proc.start(postgres.command(s), **postgres.run_as(s).kwargs())
         log(f"postgres: started pid {pid} on 127.0.0.1:{s.postgres_port}, log {proc.log_file}")
     version = _wait("postgres", lambda: postgres.ready(s), proc, timeout=60)
@@ -230,10 +236,15 @@ def up(settings: Settings | None = None, log: Callable[[str], None] = print) -> 
     s = settings or load_settings()
     t0 = time.monotonic()
     with home_lock(s):
-        _start_kafka(s, log)
+        if s.cluster:
+            cluster.start_kafka(s, log)
+        else:
+            _start_kafka(s, log)
         _start_postgres(s, log)
         _start_ferretdb(s, log)
         created = kafka_io.ensure_topics(ALL_TOPICS, s)
+        if s.cluster:
+            cluster.start_spark(s, log)
         _start_monitoring(s, log)
     fresh = [n for n, r in created.items() if r == "created"]
     log(
@@ -248,8 +259,10 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
     with home_lock(s):
         # Stop the project's own jobs first so they do not spin on a vanished broker.
         for name in sorted(p.stem for p in s.run_dir.glob("*.pid")):
-            if name not in SERVICES and ManagedProcess(name, s).stop():
+            if not _is_service(name) and ManagedProcess(name, s).stop():
                 log(f"{name}: stopped")
+        # Whatever the topology: a cluster's Spark daemons and brokers if it has them.
+        cluster.stop(s, log)
         for name in ("prometheus", "monitor", "ferretdb", "postgres", "kafka"):
             # PostgreSQL: SIGINT is its "fast" shutdown; SIGTERM ("smart") waits for every client.
             sig = signal.SIGINT if name == "postgres" else signal.SIGTERM
@@ -261,6 +274,13 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
 
 def status(settings: Settings | None = None) -> list[Health]:
     s = settings or load_settings()
+    if s.cluster:
+        out = [Health(*row) for row in cluster.node_rows(s)]
+        try:
+            out += [Health(f"  {t}", "", ok, d) for t, ok, d in cluster.partition_rows(s)]
+        except Exception as exc:  # noqa: BLE001
+            out.append(Health("partitions", s.kafka_bootstrap, False, str(exc)))
+        return out + _stores_and_jobs(s)
     out = []
     kproc = ManagedProcess("kafka", s)
     kpid = kproc.pid()
@@ -276,6 +296,11 @@ def status(settings: Settings | None = None) -> list[Health]:
             )
     except Exception as exc:  # noqa: BLE001
         out.append(Health("kafka", s.kafka_bootstrap, False, f"pid {kpid}: {exc}"))
+    return out + _stores_and_jobs(s)
+
+
+def _stores_and_jobs(s: Settings) -> list[Health]:
+    out = []
     fproc = ManagedProcess("ferretdb", s)
     fpid = fproc.pid()
     try:
@@ -288,7 +313,7 @@ def status(settings: Settings | None = None) -> list[Health]:
     out.extend(_monitoring_health(s))
     for pid_file in sorted(s.run_dir.glob("*.pid")) if s.run_dir.exists() else []:
         name = pid_file.stem
-        if name in SERVICES:
+        if _is_service(name):
             continue
         proc = ManagedProcess(name, s)
         pid = proc.pid()

@@ -353,8 +353,13 @@ class Validator:
                 return call()
             except KafkaException as exc:
                 err = exc.args[0]
-                transient = isinstance(err, KafkaError) and not err.fatal() and (
-                    err.retriable() or err.code() in _TRANSIENT
+                # An error that requires an abort (e.g. records of the transaction timed out while
+                # a broker was frozen) never succeeds on retry: raised, the batch aborts and rewinds.
+                transient = (
+                    isinstance(err, KafkaError)
+                    and not err.fatal()
+                    and not err.txn_requires_abort()
+                    and (err.retriable() or err.code() in _TRANSIENT)
                 )
                 if not transient or self._should_stop():
                     raise
