@@ -240,7 +240,8 @@ def test_spark_ddl_is_derived_from_the_transaction_type():
         ", device_info STRUCT<os: STRING, app_version: STRING, device_model: STRING>", ""
     )
     assert FRAUD_FIELDS_SCHEMA == (
-        f"transaction_id STRING, timestamp STRING, customer_id STRING, amount BIGINT, {location}"
+        "transaction_id STRING, timestamp STRING, customer_id STRING, amount BIGINT, "
+        f"{location}, risk_level INT"
     )
     with pytest.raises(ValueError, match="'merchant_city'"):
         schema.spark_ddl(("transaction_id", "merchant_city"))
