@@ -4,7 +4,7 @@
 
 - file: `darooghe generate --mode history --sink file` as the code runs it (engine, rendering,
   writing), against writing the same pre-serialised lines to a file (join + write);
-- Kafka: the generator's Kafka sink into a fresh topic, against a raw confluent-kafka produce loop
+- Kafka: the generator's Kafka publisher into a fresh topic, against a raw confluent-kafka produce loop
   of the same pre-serialised keys, values, timestamps and headers with the same producer settings,
   into another fresh topic. Both topics are deleted afterwards.
 
@@ -27,7 +27,7 @@ from confluent_kafka import Producer
 from darooghe import kafka_io
 from darooghe.config import load_settings
 from darooghe.generator import Engine, GeneratorParams, Renderer, run_history
-from darooghe.generator.sinks import FileSink, KafkaSink
+from darooghe.generator.publishers import FilePublisher, KafkaPublisher
 from darooghe.topics import LABEL_HEADER, Topic
 
 END_MS = 1_774_224_000_000  # 2026-03-23T00:00:00Z: a fixed window, so every run times the same events
@@ -54,9 +54,9 @@ def bench_file(args, tmp: Path) -> dict:
     engine, renderer, start, end = _engine(args, args.days)
     path = tmp / "generated.jsonl"
     t0 = time.perf_counter()
-    sink = FileSink(path, renderer)
-    summary = run_history(engine, sink, start, end)
-    sink.close()
+    publisher = FilePublisher(path, renderer)
+    summary = run_history(engine, publisher, start, end)
+    publisher.close()
     generated = time.perf_counter() - t0
     n = summary.events
 
@@ -89,8 +89,8 @@ def bench_kafka(args, settings) -> dict:
             return Producer(kafka_io.producer_config(settings, **overrides))
 
         t0 = time.perf_counter()
-        sink = KafkaSink(names[0], renderer, make_producer, LABEL_HEADER)
-        summary = run_history(engine, sink, start, end)
+        publisher = KafkaPublisher(names[0], renderer, make_producer, LABEL_HEADER)
+        summary = run_history(engine, publisher, start, end)
         generated = time.perf_counter() - t0
         n = summary.events
 
@@ -107,7 +107,7 @@ def bench_kafka(args, settings) -> dict:
             )
         errors = []
         producer = make_producer(
-            **KafkaSink.PRODUCER_OVERRIDES, on_delivery=lambda err, msg: err and errors.append(err)
+            **KafkaPublisher.PRODUCER_OVERRIDES, on_delivery=lambda err, msg: err and errors.append(err)
         )
         topic = names[1]
         t0 = time.perf_counter()

@@ -37,7 +37,7 @@ MERCHANTS = "merchants"
 
 # Real-time layer: what the Kafka -> MongoDB sinks write, and their own bookkeeping.
 FRAUD_ALERTS = "fraud_alerts"
-FRAUD_DECISIONS = "fraud_decisions"  # REVIEW/BLOCK per transaction (darooghe.streaming.decisions_sink)
+FRAUD_DECISIONS = "fraud_decisions"  # REVIEW/BLOCK per transaction (darooghe.kafka_to_mongo.fraud_decisions)
 ERROR_SUMMARY = "error_summary"
 LIVE_CATEGORY_VOLUME = "live_category_volume"
 LIVE_COMMISSION_BY_TYPE = "live_commission_by_type"

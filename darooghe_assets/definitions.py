@@ -20,15 +20,19 @@ from darooghe_assets.assets.batch import (
 )
 from darooghe_assets.assets.charts import chart_assets, dashboard
 from darooghe_assets.assets.fraud_rules import (
-    fraud_decisions,
     fraud_decisions_topic,
     fraud_rule_set,
     fraud_rules_topic,
 )
 from darooghe_assets.assets.generator import historical_backfill
+from darooghe_assets.assets.kafka_to_mongo import (
+    error_summary,
+    fraud_alerts,
+    fraud_decisions,
+    live_metric_sinks,
+)
 from darooghe_assets.assets.lake import transactions_lake
 from darooghe_assets.assets.merchants import merchants
-from darooghe_assets.assets.sinks import error_summary, live_metric_sinks
 from darooghe_assets.assets.storage import (
     mongo_summaries,
     transactions,
@@ -36,7 +40,6 @@ from darooghe_assets.assets.storage import (
     transactions_retention,
 )
 from darooghe_assets.assets.streaming import (
-    fraud_alerts,
     fraud_alerts_topic,
     fraud_detection_job,
     late_transactions_topic,
@@ -61,13 +64,13 @@ from darooghe_assets.resources import build_resources
 from darooghe_assets.schedules import batch_daily_schedule, storage_hourly_schedule
 from darooghe_assets.sensors.batch import lake_growth
 from darooghe_assets.sensors.charts import charts_automation_sensor
-from darooghe_assets.sensors.fraud_decisions import fraud_decisions_sink_sensor
-from darooghe_assets.sensors.sinks import error_logs_sink_sensor, live_metrics_sink_sensor
-from darooghe_assets.sensors.streaming import (
+from darooghe_assets.sensors.kafka_to_mongo import (
+    error_logs_sink_sensor,
     fraud_alerts_sink_sensor,
-    fraud_detection_watch,
-    live_metrics_watch,
+    fraud_decisions_sink_sensor,
+    live_metrics_sink_sensor,
 )
+from darooghe_assets.sensors.streaming import fraud_detection_watch, live_metrics_watch
 from darooghe_assets.sensors.validation import validator_watch
 
 ASSETS = [

@@ -16,7 +16,7 @@ from darooghe.fraud.profiles import write_profiles_file
 from darooghe.streaming.progress import progress_path, write_json_atomic
 from darooghe.streaming.service import HUNG_AFTER_S, JOBS, job_health
 from darooghe_assets import constants as c
-from darooghe_assets.assets.streaming import fraud_alerts_sink_asset
+from darooghe_assets.assets.kafka_to_mongo import fraud_alerts_sink_asset
 from darooghe_assets.checks.streaming import CHECK_NAME, evaluate_health
 from darooghe_assets.definitions import defs
 from darooghe_assets.jobs.streaming import restart_stream_job
@@ -90,7 +90,7 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
     result = dg.materialize([asset], resources=resources)
     assert result.success
     meta = result.asset_materializations_for_node(asset.op.name)[0].metadata
-    assert meta["records_read"].value == 4 and meta["alerts_inserted"].value == 2
+    assert meta["records_read"].value == 4 and meta["documents_written"].value == 2
     assert meta["records_dead_lettered"].value == 1
     docs = {d["_id"]: d for d in mongo_db["fraud_alerts_test"].find()}
     assert set(docs) == {"a1", "a2"}
@@ -111,7 +111,7 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
     producer.flush(10)
     again = dg.materialize([asset], resources=resources)
     meta = again.asset_materializations_for_node(asset.op.name)[0].metadata
-    assert meta["records_read"].value == 2 and meta["alerts_inserted"].value == 1
+    assert meta["records_read"].value == 2 and meta["documents_written"].value == 1
     assert meta["collection_count"].value == 3
     assert mongo_db["fraud_alerts_test"].find_one({"_id": "a1"})["detected_at"].hour == 14
 

@@ -75,7 +75,8 @@ def test_decisions_sink_keeps_the_latest_per_transaction_and_the_chart_counts_th
     from confluent_kafka import Producer
 
     from darooghe.charts import catalog
-    from darooghe_assets.assets.fraud_rules import fraud_decisions_sink_asset
+    from darooghe_assets import constants as c
+    from darooghe_assets.assets.kafka_to_mongo import fraud_decisions_sink_asset
     from darooghe_assets.resources import KafkaResource, MongoResource
 
     topic = unique_topic("decisions", 2)
@@ -99,6 +100,7 @@ def test_decisions_sink_keeps_the_latest_per_transaction_and_the_chart_counts_th
     asset = fraud_decisions_sink_asset(
         topic,
         dg.AssetKey("test_fraud_decisions"),
+        c.FRAUD_DECISIONS_TOPIC,
         "fraud_decisions",
         dead_letter_topic=unique_topic("decisions.dlq"),
     )

@@ -20,7 +20,7 @@ from darooghe.fraud.alerts import alert_id
 from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.reference import reference_findings
 from darooghe.kafka_io import consume_all, produce_records
-from darooghe.streaming.sinks import TransactionalTopicSink, transactional_id_for
+from darooghe.streaming.publishers import TransactionalTopicPublisher, transactional_id_for
 from darooghe_tests.fraud_streams import (
     MIN,
     deliver_out_of_order,
@@ -41,7 +41,7 @@ def test_transactional_sink_skips_a_committed_batch_and_aborts_an_open_one(
 ):
     out, side = unique_topic("alerts", 2), unique_topic("decisions", 2)
     tid = transactional_id_for(tmp_path / f"work-{uuid.uuid4().hex[:6]}")
-    first = TransactionalTopicSink(out, stack, tid, side_topics={"d": side}, epoch="e1")
+    first = TransactionalTopicPublisher(out, stack, tid, side_topics={"d": side}, epoch="e1")
     assert first.committed_batch == -1
     assert first.write(0, [("c1", "a0"), ("c2", "b0")], side={"d": [("c1", "d0")]}) == 2
     assert first.write(1, [("c1", "a1")]) == 1
@@ -50,13 +50,13 @@ def test_transactional_sink_skips_a_committed_batch_and_aborts_an_open_one(
     first.producer.produce(out, key=b"c1", value=b"ghost")
     first.producer.flush(10)
 
-    second = TransactionalTopicSink(out, stack, tid, side_topics={"d": side}, epoch="e1")
+    second = TransactionalTopicPublisher(out, stack, tid, side_topics={"d": side}, epoch="e1")
     assert second.committed_batch == 1
     assert second.write(1, [("c1", "a1")], side={"d": [("c1", "d1")]}) == 0  # the replay
     assert second.write(2, [("c2", "a2")]) == 1
     second.close()
     # The checkpoint deleted (--fresh): a new epoch, batch ids from 0 again, nothing skipped.
-    fresh = TransactionalTopicSink(out, stack, tid, side_topics={"d": side}, epoch="e2")
+    fresh = TransactionalTopicPublisher(out, stack, tid, side_topics={"d": side}, epoch="e2")
     assert fresh.committed_batch == -1
     assert fresh.write(0, [("c3", "a0-fresh")]) == 1
     fresh.close()

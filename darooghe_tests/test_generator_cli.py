@@ -254,10 +254,10 @@ def test_a_stop_request_ends_the_history_after_the_current_chunk(tmp_path):
     import threading
 
     from darooghe.generator import Renderer, run_history
-    from darooghe.generator.sinks import FileSink
+    from darooghe.generator.publishers import FilePublisher
 
     engine = Engine(GeneratorParams(event_rate=10, seed=2))
-    sink = FileSink(tmp_path / "h.jsonl", Renderer(engine.population, LABEL_HEADER))
+    sink = FilePublisher(tmp_path / "h.jsonl", Renderer(engine.population, LABEL_HEADER))
     stop = threading.Event()
     stop.set()
     end = ts_ms("2026-03-18T12:00:00.000Z")

@@ -14,8 +14,8 @@ from darooghe.fraud.geo import haversine_km
 from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.params import GeneratorParams
 from darooghe.generator.population import CITIES
+from darooghe.generator.publishers import FilePublisher
 from darooghe.generator.runner import run_history
-from darooghe.generator.sinks import FileSink
 from darooghe.records import read_records
 from darooghe.topics import LABEL_HEADER, MERCHANTS, Topic
 
@@ -62,7 +62,7 @@ def test_side_file_name():
 def test_file_sink_writes_the_register_beside_its_output(tmp_path):
     def generate(path):
         engine = Engine(GeneratorParams(seed=7, **SMALL))
-        sink = FileSink(path, Renderer(engine.population, LABEL_HEADER))
+        sink = FilePublisher(path, Renderer(engine.population, LABEL_HEADER))
         run_history(engine, sink, END_MS - 3_600_000, END_MS)
         sink.close()
         return merchant_reference.side_file(path)

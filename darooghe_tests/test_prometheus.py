@@ -84,7 +84,7 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
     )
     from darooghe.streaming.fraud_processor import FraudDetector
     from darooghe.streaming.progress import ProgressRecorder, progress_path
-    from darooghe.streaming.sinks import JsonLinesSink
+    from darooghe.streaming.publishers import JsonLinesPublisher
     from darooghe.streaming.sources import SourceConfig
     from darooghe_tests.fraud_streams import MIN, SEC, T0, txn
 
@@ -96,8 +96,8 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
     counters = FraudCounters()
     writer = FraudBatchWriter(
         cfg,
-        JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json"),
-        JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json"),
+        JsonLinesPublisher(cfg.output, cfg.workdir / "file_sink.json"),
+        JsonLinesPublisher(cfg.late_output, cfg.workdir / "late_sink.json"),
         SimpleNamespace(refresh=lambda: None),
         counters,
         log=lambda m: None,

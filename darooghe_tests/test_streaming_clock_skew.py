@@ -19,7 +19,7 @@ from darooghe.fraud.txn import Txn
 from darooghe.records import write_record_file
 from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query
 from darooghe.streaming.metrics_job import MetricsJobConfig
-from darooghe.streaming.sinks import side_output_path
+from darooghe.streaming.publishers import side_output_path
 from darooghe.streaming.sources import SourceConfig
 from darooghe_tests.fraud_streams import (
     CATEGORIES,

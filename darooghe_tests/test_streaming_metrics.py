@@ -15,7 +15,7 @@ from darooghe.streaming.metrics_job import (
     MetricsJobConfig,
     TopMerchantsRanker,
 )
-from darooghe.streaming.sinks import side_output_path
+from darooghe.streaming.publishers import side_output_path
 from darooghe.streaming.sources import SourceConfig
 from darooghe_tests.fraud_streams import (
     CATEGORIES,

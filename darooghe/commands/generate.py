@@ -22,8 +22,8 @@ from darooghe import kafka_io
 from darooghe.config import load_settings
 from darooghe.generator import params as gp
 from darooghe.generator.engine import Engine, Renderer
+from darooghe.generator.publishers import FilePublisher, KafkaPublisher
 from darooghe.generator.runner import WindowError, parse_end, run_history, run_live
-from darooghe.generator.sinks import FileSink, KafkaSink
 from darooghe.merchant_reference import side_file
 from darooghe.schema import format_epoch_ms
 from darooghe.services.process import ManagedProcess
@@ -53,7 +53,7 @@ def register(sub) -> None:
     p.add_argument("--output", "-o", default=None, help="record file to write (--sink file)")
     p.add_argument("--topic", default=TRANSACTIONS.name, help=f"default: {TRANSACTIONS.name}")
     p.add_argument("--merchants-topic", default=MERCHANTS.name,
-                   help="compacted topic for the merchant register (--sink kafka; the file sink "
+                   help="compacted topic for the merchant register (--sink kafka; the file publisher "
                    f"writes OUTPUT's .merchants side file instead); default: {MERCHANTS.name}")
     p.add_argument("--detach", action="store_true",
                    help=f"run in the background as process {PROCESS_NAME!r} (log under $DAROOGHE_HOME/logs)")
@@ -98,7 +98,7 @@ def run(args) -> int:
     renderer = Renderer(engine.population, LABEL_HEADER)
     try:
         if args.sink == "file":
-            sink = FileSink(args.output, renderer)
+            publisher = FilePublisher(args.output, renderer)
             target = f"{args.output} (merchants: {side_file(args.output)})"
         else:
             for name in (args.topic, args.merchants_topic):
@@ -106,7 +106,7 @@ def run(args) -> int:
                     kafka_io.ensure_topics([BY_NAME[name]], settings)
                 else:
                     kafka_io.require_topic(name, settings)
-            sink = KafkaSink(
+            publisher = KafkaPublisher(
                 args.topic, renderer,
                 lambda **overrides: Producer(kafka_io.producer_config(settings, **overrides)),
                 LABEL_HEADER, args.merchants_topic,
@@ -128,26 +128,26 @@ def run(args) -> int:
                 report(f"generate: history {format_epoch_ms(start_ms)} .. "
                        f"{format_epoch_ms(end_ms)} (seed {params.seed}, "
                        f"{params.event_rate:g} events/min) -> {target}")
-            summaries.append(run_history(engine, sink, start_ms, end_ms, report, stop))
+            summaries.append(run_history(engine, publisher, start_ms, end_ms, report, stop))
         if args.mode in ("live", "both") and not stop.is_set():
             if report:
                 until = f"for {args.duration:g} s" if args.duration else "until stopped"
                 report(f"generate: live from now {until} (seed {params.seed}, "
                        f"{params.event_rate:g} events/min) -> {target}")
             start = summaries[0].window_end_ms if summaries else None
-            summaries.append(run_live(engine, sink, start, args.duration, stop, report))
-        sink.close()  # flushes: the producer's queue is delivered, the file is complete
+            summaries.append(run_live(engine, publisher, start, args.duration, stop, report))
+        publisher.close()  # flushes: the producer's queue is delivered, the file is complete
     except KeyboardInterrupt:
-        sink.close()  # Ctrl-C during the history: what was produced is delivered
+        publisher.close()  # Ctrl-C during the history: what was produced is delivered
         print("generate: interrupted during the history; the window is incomplete", file=sys.stderr)
         return 130
     except (KafkaException, OSError) as exc:
         return _fail(str(exc), 1)
     finally:
         _restore_sigterm(previous)
-        if isinstance(sink, FileSink):
+        if isinstance(publisher, FilePublisher):
             with contextlib.suppress(OSError):
-                sink.close()  # idempotent; after an error, at least stop the writer thread
+                publisher.close()  # idempotent; after an error, at least stop the writer thread
     for summary in summaries:
         print(f"generate: {summary.describe()}", flush=True)
     return 0

@@ -35,8 +35,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from darooghe.config import Settings
 from darooghe.generator.engine import Engine, Renderer
 from darooghe.generator.params import GeneratorParams
+from darooghe.generator.publishers import KafkaPublisher
 from darooghe.generator.runner import Progress, Summary, parse_end, run_history
-from darooghe.generator.sinks import KafkaSink
 from darooghe.schema import format_epoch_ms
 from darooghe.topics import LABEL_HEADER, MERCHANTS
 
@@ -100,8 +100,8 @@ def progress_group(run_id: str) -> str:
     return f"darooghe-backfill-{run_id}"
 
 
-class TransactionalKafkaSink(KafkaSink):
-    """A KafkaSink that writes each chunk in one transaction, with the count of events written so
+class TransactionalKafkaPublisher(KafkaPublisher):
+    """A KafkaPublisher that writes each chunk in one transaction, with the count of events written so
     far committed in it (offset of the progress group on partition 0 of the topic), and skips
     the events an earlier, interrupted run of the same backfill already committed."""
 
@@ -178,7 +178,7 @@ def backfill(
     make_consumer: Callable[..., Consumer],
 ) -> BackfillOutcome:
     """Write params.days of history ending at `end` (default: now truncated to the hour), and the
-    population's merchant register into `merchants_topic` (generator.sinks.KafkaSink), or finish
+    population's merchant register into `merchants_topic` (generator.publishers.KafkaPublisher), or finish
     the interrupted run of the same backfill. `make_consumer(group_id=...)` builds the consumer
     that reads and commits the progress count."""
     end_ms = parse_end(end)
@@ -206,7 +206,7 @@ def backfill(
             )
         engine = Engine(params)
         renderer = Renderer(engine.population, LABEL_HEADER)
-        sink = TransactionalKafkaSink(
+        publisher = TransactionalKafkaPublisher(
             topic,
             renderer,
             make_producer,
@@ -216,13 +216,13 @@ def backfill(
             merchants_topic=merchants_topic,
         )
         try:
-            summary = run_history(engine, sink, start_ms, end_ms, progress)
+            summary = run_history(engine, publisher, start_ms, end_ms, progress)
         finally:
-            sink.close()
+            publisher.close()
         ledger.update(
             run_id,
             state="done",
             events=summary.events,
             written_at=format_epoch_ms(int(time.time() * 1000)),
         )
-    return BackfillOutcome(True, start_ms, end_ms, summary=summary, resumed_after=sink.skip)
+    return BackfillOutcome(True, start_ms, end_ms, summary=summary, resumed_after=publisher.skip)

@@ -8,7 +8,7 @@ the same `--end`.
 Live mode samples the same process chunk by chunk (one second of event time each) and sleeps until
 each sampled arrival time, then writes the events that are due with the record timestamp "now"
 (never before the event time, so live events are valid at ingestion). A stop request (SIGTERM,
-Ctrl-C, or the duration) ends it between two events; the caller flushes the sink.
+Ctrl-C, or the duration) ends it between two events; the caller flushes the publisher.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from darooghe.generator.engine import Engine
-from darooghe.generator.sinks import Sink
+from darooghe.generator.publishers import Publisher
 from darooghe.schema import format_epoch_ms
 
 HOUR_MS = 3_600_000
@@ -111,7 +111,7 @@ class ProgressMeter:
 
 def run_history(
     engine: Engine,
-    sink: Sink,
+    publisher: Publisher,
     start_ms: int,
     end_ms: int,
     progress: Progress | None = None,
@@ -136,9 +136,9 @@ def run_history(
             break
         reached = min(chunk_start + step, end_ms)
         batch = engine.chunk(chunk_start, reached)
-        sink.write(batch, batch.t_ms)
+        publisher.write(batch, batch.t_ms)
         meter.update(engine.counts["events"] - before)
-    sink.flush()
+    publisher.flush()
     meter.update(engine.counts["events"] - before, final=True)
     mode = "history" if reached == end_ms else "history (stopped early)"
     return _summary(mode, engine, start_ms, reached, time.monotonic() - t0, before)
@@ -146,7 +146,7 @@ def run_history(
 
 def run_live(
     engine: Engine,
-    sink: Sink,
+    publisher: Publisher,
     start_ms: int | None = None,
     duration_s: float | None = None,
     stop: threading.Event | None = None,
@@ -183,12 +183,12 @@ def run_live(
                 due = int(np.searchsorted(batch.t_ms, now, side="right"))
                 if due > emitted:
                     part = batch.take(slice(emitted, due))
-                    sink.write(part, np.maximum(part.t_ms, now))
+                    publisher.write(part, np.maximum(part.t_ms, now))
                     written += due - emitted
                     emitted = due
                 else:
                     stop.wait(min((int(batch.t_ms[emitted]) - now) / 1000.0, 0.2))
-            sink.tick()
+            publisher.tick()
             meter.update(written)
             chunk_start = chunk_end
         if deadline is not None and not stop.is_set():

@@ -5,7 +5,7 @@
          bucket in event-time slices, rules from the rule history of the micro-batch
       -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
                        decisions to darooghe.fraud_decisions in one Kafka transaction per batch
-                       (exactly once, darooghe.streaming.sinks.TransactionalTopicSink), or to
+                       (exactly once, darooghe.streaming.publishers.TransactionalTopicPublisher), or to
                        JSON-lines files;
                        transactions behind the watermark to darooghe.late_transactions (key
                        customer_id) or a JSON-lines file beside it (darooghe.fraud.late);
@@ -46,10 +46,10 @@ from darooghe.streaming.fraud_processor import (
 )
 from darooghe.streaming.options import DEFAULT_LATENESS_MS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
-from darooghe.streaming.sinks import (
-    JsonLinesSink,
-    KafkaTopicSink,
-    TransactionalTopicSink,
+from darooghe.streaming.publishers import (
+    JsonLinesPublisher,
+    TopicPublisher,
+    TransactionalTopicPublisher,
     checkpoint_epoch,
     side_output_path,
     transactional_id_for,
@@ -296,16 +296,16 @@ def start_fraud_query(
     rules = RuleRefresher(cfg.rule_source(settings), RuleSnapshot(cfg.rules_snapshot), log)
     rules.refresh()  # and by the stored rule history
     if cfg.output is not None:
-        sink = JsonLinesSink(cfg.output, cfg.workdir / "file_sink.json")
-        late_sink = JsonLinesSink(cfg.late_output, cfg.workdir / "late_sink.json")
+        sink = JsonLinesPublisher(cfg.output, cfg.workdir / "file_sink.json")
+        late_sink = JsonLinesPublisher(cfg.late_output, cfg.workdir / "late_sink.json")
     else:
         # A project topic is created when missing (a home whose services were started before the
-        # late topic existed); any other topic must exist (KafkaTopicSink checks).
+        # late topic existed); any other topic must exist (TopicPublisher checks).
         outputs = (cfg.alerts_topic, cfg.late_topic, cfg.decisions_topic)
         project = [BY_NAME[t] for t in outputs if t in BY_NAME]
         if project:
             ensure_topics(project, settings)
-        sink = TransactionalTopicSink(
+        sink = TransactionalTopicPublisher(
             cfg.alerts_topic,
             settings,
             transactional_id_for(cfg.workdir),
@@ -313,7 +313,7 @@ def start_fraud_query(
             epoch=lambda: checkpoint_epoch(cfg.checkpoint_dir),
         )
         log(f"{QUERY}: alerts committed up to batch {sink.committed_batch} (transactional sink)")
-        late_sink = KafkaTopicSink(cfg.late_topic, settings)
+        late_sink = TopicPublisher(cfg.late_topic, settings)
     counters = FraudCounters()
     recorder = ProgressRecorder(
         cfg.progress_file or progress_path(settings, JOB),

@@ -39,7 +39,7 @@ from darooghe.fraud.txn import iso_ms
 from darooghe.streaming.metric_contract import metric_id, top_ranked
 from darooghe.streaming.options import DEFAULT_LATENESS_MS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
-from darooghe.streaming.sinks import JsonLinesSink, KafkaTopicSink, side_output_path
+from darooghe.streaming.publishers import JsonLinesPublisher, TopicPublisher, side_output_path
 from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records, workdir_for
 from darooghe.topics import (
     METRICS_CATEGORY_VOLUME,
@@ -337,11 +337,11 @@ def start_metrics_queries(
     for topic in METRIC_TOPICS:
         name = metric_name(topic.name)
         if cfg.output is not None:
-            sinks[topic.name] = JsonLinesSink(
+            sinks[topic.name] = JsonLinesPublisher(
                 side_output_path(cfg.output, name), cfg.workdir / f"file_sink.{name}.json"
             )
         else:
-            sinks[topic.name] = KafkaTopicSink(topic.name, settings)
+            sinks[topic.name] = TopicPublisher(topic.name, settings)
     counters = MetricsCounters()
     recorder = ProgressRecorder(
         cfg.progress_file or progress_path(settings, JOB), JOB, counters.as_dict

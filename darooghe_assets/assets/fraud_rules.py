@@ -1,6 +1,6 @@
 """The fraud rules as data in the asset graph: the rule-set topic, the rule set with its history,
-the decisions topic the fraud job writes with its alerts, and its MongoDB sink `fraud_decisions`
-(materialised by the offsets sensor of sensors/fraud_decisions.py when the topic moves).
+and the decisions topic the fraud job writes with its alerts (its MongoDB sink is with the other
+sinks in assets/kafka_to_mongo.py).
 
 `darooghe rules set` publishes a version to `darooghe.fraud_rules` (outside Dagster, so the topic
 is an `AssetSpec`); materialising `fraud_rule_set` reads the history back and shows every version
@@ -16,16 +16,9 @@ from darooghe import topics
 from darooghe.fraud.rule_edits import differences
 from darooghe.fraud.rule_store import load_rule_history
 from darooghe.fraud.txn import iso_ms
-from darooghe.streaming.decisions_sink import FRAUD_DECISIONS_COLLECTION, sink_fraud_decisions
 from darooghe_assets import constants as c
 from darooghe_assets.assets.topics import topic_spec
-from darooghe_assets.resources import KafkaResource, MongoResource, SettingsResource
-from darooghe_assets.sink_results import (
-    clients,
-    dead_letter_check,
-    dead_letter_check_spec,
-    sink_metadata,
-)
+from darooghe_assets.resources import KafkaResource, SettingsResource
 
 FRAUD_RULE_SET = dg.AssetKey(["fraud_rule_set"])
 
@@ -103,52 +96,3 @@ def fraud_rule_set(kafka: KafkaResource, settings: SettingsResource) -> dg.Mater
         },
         data_version=dg.DataVersion(str(latest.version)),
     )
-
-
-def fraud_decisions_sink_asset(
-    topic: str = topics.FRAUD_DECISIONS.name,
-    key: dg.AssetKey = c.FRAUD_DECISIONS_COLLECTION,
-    collection: str = FRAUD_DECISIONS_COLLECTION,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The MongoDB sink of a decisions topic (tests sink a fresh topic into a collection)."""
-
-    @dg.asset(
-        key=key,
-        deps=[c.FRAUD_DECISIONS_TOPIC],
-        description=(
-            f"REVIEW/BLOCK decisions of {topic} since the last run, one document per transaction "
-            "(_id = transaction_id, the latest decision wins), with event_date/event_hour."
-        ),
-        group_name=c.GROUP_SINKS,
-        kinds={"kafka", "mongodb"},
-        owners=[c.OWNER],
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
-        metadata={"topic": topic, "collection": collection},
-        check_specs=[dead_letter_check_spec(key, topic)],
-    )
-    def _sink(context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource):
-        consumer, dead_letters = clients(kafka, collection, dead_letter_topic)
-        try:
-            with mongo.get_db() as db:
-                report = sink_fraud_decisions(
-                    db, consumer, topic, collection, context.log.info, dead_letters
-                )
-                by_decision = {
-                    row["_id"]: row["n"]
-                    for row in db[collection].aggregate(
-                        [{"$group": {"_id": "$decision", "n": {"$sum": 1}}}]
-                    )
-                }
-        finally:
-            consumer.close()
-        metadata = sink_metadata(report)
-        metadata["decisions_by_decision"] = dg.MetadataValue.json(by_decision)
-        return dg.MaterializeResult(
-            metadata=metadata, check_results=[dead_letter_check(report, dead_letter_topic)]
-        )
-
-    return _sink
-
-
-fraud_decisions = fraud_decisions_sink_asset()

@@ -1,25 +1,17 @@
-"""The real-time layer in the asset graph: the two streaming jobs, their topics (alerts, late
-transactions, metrics), the alerts sink.
+"""The real-time layer in the asset graph: the two streaming jobs and their topics (alerts, late
+transactions, metrics).
 
 The jobs run outside Dagster as background services (`darooghe stream start fraud|metrics`), so
 they and the topics they write are `AssetSpec`s; the sensors in sensors/streaming.py report their
-progress as observations and restart a dead job. `fraud_alerts` (MongoDB) is a real asset,
-materialised by the offsets sensor when the alerts topic moves.
+progress as observations and restart a dead job. The alerts' MongoDB sink is with the other sinks
+in assets/kafka_to_mongo.py.
 """
 
 import dagster as dg
 
 from darooghe import topics
-from darooghe.streaming.alerts_sink import FRAUD_ALERTS_COLLECTION, sink_fraud_alerts
 from darooghe_assets import constants as c
 from darooghe_assets.assets.topics import topic_spec
-from darooghe_assets.resources import KafkaResource, MongoResource
-from darooghe_assets.sink_results import (
-    clients,
-    dead_letter_check,
-    dead_letter_check_spec,
-    sink_metadata,
-)
 
 fraud_detection_job = dg.AssetSpec(
     c.FRAUD_DETECTION_JOB,
@@ -75,56 +67,3 @@ metrics_topics = [
     )
     for t in topics.METRICS_TOPICS
 ]
-
-_RETRY = dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL)
-
-
-def fraud_alerts_sink_asset(
-    topic: str = topics.FRAUD_ALERTS.name,
-    key: dg.AssetKey = c.FRAUD_ALERTS_COLLECTION,
-    dep: dg.AssetKey = c.FRAUD_ALERTS_TOPIC,
-    collection: str = FRAUD_ALERTS_COLLECTION,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The MongoDB sink of an alerts topic (tests sink a fresh topic into a collection of their own)."""
-
-    @dg.asset(
-        key=key,
-        deps=[dep],
-        description=(
-            f"Fraud alerts of {topic} since the last run, upserted by alert_id (first detection wins), "
-            "with event_time/detected_at as datetimes and event_date/event_hour for charts."
-        ),
-        group_name=c.GROUP_SINKS,
-        kinds={"kafka", "mongodb"},
-        owners=[c.OWNER],
-        retry_policy=_RETRY,
-        metadata={"topic": topic, "collection": collection},
-        check_specs=[dead_letter_check_spec(key, topic)],
-    )
-    def _sink(context: dg.AssetExecutionContext, kafka: KafkaResource, mongo: MongoResource):
-        consumer, dead_letters = clients(kafka, collection, dead_letter_topic)
-        try:
-            with mongo.get_db() as db:
-                report = sink_fraud_alerts(
-                    db, consumer, topic, collection, context.log.info, dead_letters
-                )
-                by_rule = {
-                    row["_id"]: row["n"]
-                    for row in db[collection].aggregate(
-                        [{"$group": {"_id": "$rule", "n": {"$sum": 1}}}]
-                    )
-                }
-        finally:
-            consumer.close()
-        metadata = sink_metadata(report)
-        metadata["alerts_inserted"] = report.documents_written
-        metadata["alerts_by_rule"] = dg.MetadataValue.json(by_rule)
-        return dg.MaterializeResult(
-            metadata=metadata, check_results=[dead_letter_check(report, dead_letter_topic)]
-        )
-
-    return _sink
-
-
-fraud_alerts = fraud_alerts_sink_asset()

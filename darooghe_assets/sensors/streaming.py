@@ -6,8 +6,6 @@
   delay; report the health check; and request a run of `restart_stream_job` (jobs/streaming.py)
   when the job is dead (enabled by `darooghe stream start`, but not running). A job stopped on
   purpose stays stopped.
-- `fraud_alerts_sink_sensor`: materialises the MongoDB `fraud_alerts` sink when the end offsets of
-  darooghe.fraud_alerts move (the shared Kafka-offsets sensor of sensors/sinks.py).
 """
 
 import json
@@ -15,13 +13,11 @@ import time
 
 import dagster as dg
 
-from darooghe import topics
 from darooghe.streaming.service import JOBS, job_health, restart_reason
 from darooghe_assets import constants as c
 from darooghe_assets.checks.streaming import evaluate_health, health_metadata
 from darooghe_assets.jobs.streaming import restart_stream_job
 from darooghe_assets.resources import SettingsResource
-from darooghe_assets.sensors.sinks import kafka_sink_sensor
 
 WATCH_INTERVAL_S = 30
 #: observe at least this often even when nothing changed (a heartbeat in the asset's history)
@@ -94,6 +90,3 @@ def stream_watch_sensor(name: str, job: str, asset_key: dg.AssetKey) -> dg.Senso
 
 fraud_detection_watch = stream_watch_sensor("fraud_detection_watch", "fraud", c.FRAUD_DETECTION_JOB)
 live_metrics_watch = stream_watch_sensor("live_metrics_watch", "metrics", c.LIVE_METRICS_JOB)
-fraud_alerts_sink_sensor = kafka_sink_sensor(
-    "fraud_alerts_sink_sensor", {topics.FRAUD_ALERTS.name: c.FRAUD_ALERTS_COLLECTION}
-)

@@ -34,9 +34,9 @@ from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.reference import reference_alert_ids
 from darooghe.fraud.txn import Txn
 from darooghe.kafka_io import consume_all, consumer_config
+from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
 from darooghe.services import cluster
 from darooghe.services.process import ManagedProcess, reap
-from darooghe.streaming.alerts_sink import sink_fraud_alerts
 from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe_tests.test_validation_kafka import (
     _count,

@@ -18,9 +18,9 @@ from pymongo import MongoClient
 
 from darooghe.fraud.rules import RULES
 from darooghe.kafka_io import producer_config
+from darooghe.kafka_to_mongo.loop import load_offsets
 from darooghe.services import stack as services
 from darooghe.services.process import ManagedProcess
-from darooghe.sinks import load_offsets
 from darooghe_tests.faults.harness import REPO, report
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -33,7 +33,7 @@ from confluent_kafka import Consumer
 from pymongo import MongoClient
 from darooghe.config import load_settings
 from darooghe.kafka_io import consumer_config
-from darooghe.streaming.alerts_sink import sink_fraud_alerts
+from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
 s = load_settings()
 topic, coll, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 with MongoClient(s.mongo_uri, serverSelectionTimeoutMS=5000) as client:

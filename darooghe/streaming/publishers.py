@@ -4,10 +4,10 @@ Called from `foreachBatch` on the driver with the batch's few output records (al
 values are a small fraction of the input), so one Spark job per micro-batch suffices and the
 records are produced with the project's idempotent producer configuration.
 
-`KafkaTopicSink` delivers at least once: a micro-batch that fails after writing is re-run from the
+`TopicPublisher` delivers at least once: a micro-batch that fails after writing is re-run from the
 checkpoint and writes again; every value carries a deterministic id (`alert_id`, `metric_id`) so
-consumers deduplicate or upsert. `TransactionalTopicSink` (the fraud alerts and decisions) writes
-each batch exactly once for read_committed consumers, and the file sink skips a batch id it has
+consumers deduplicate or upsert. `TransactionalTopicPublisher` (the fraud alerts and decisions)
+writes each batch exactly once for read_committed consumers, and the file publisher skips a batch id it has
 already completed, recorded in a marker file beside the checkpoint.
 """
 
@@ -27,11 +27,11 @@ from darooghe.kafka_io import consumer_config, produce_when_room, producer_confi
 KeyedValue = tuple[str | None, str]
 
 
-class SinkError(RuntimeError):
+class PublishError(RuntimeError):
     """Records that could not be delivered; the batch fails and is retried from the checkpoint."""
 
 
-class KafkaTopicSink:
+class TopicPublisher:
     def __init__(self, topic: str, settings: Settings) -> None:
         require_topic(topic, settings)
         self.topic = topic
@@ -57,7 +57,7 @@ class KafkaTopicSink:
             )
         remaining = self.producer.flush(60)
         if errors or remaining:
-            raise SinkError(
+            raise PublishError(
                 f"batch {batch_id} to {self.topic}: {len(errors)} delivery errors, {remaining} "
                 f"undelivered" + (f"; first: {errors[0]}" if errors else "")
             )
@@ -84,7 +84,7 @@ def transactional_id_for(workdir: str | Path, job: str = "fraud") -> str:
     return f"darooghe-{job}-sink-{digest}"
 
 
-class TransactionalTopicSink:
+class TransactionalTopicPublisher:
     """One Kafka transaction per micro-batch: the batch's records (and its side records, e.g. the
     fraud decisions) become visible together, once, or not at all.
 
@@ -165,7 +165,7 @@ class TransactionalTopicSink:
             self.epoch = self._epoch_of() or ""
         unknown = sorted(set(side or {}) - set(self.side_topics))
         if unknown:
-            raise SinkError(f"side output(s) {unknown} not configured; have {self.side_topics}")
+            raise PublishError(f"side output(s) {unknown} not configured; have {self.side_topics}")
         errors: list[str] = []
         last: dict[int, int] = {}
 
@@ -191,19 +191,19 @@ class TransactionalTopicSink:
                     )
             remaining = self.producer.flush(self.timeout_s)
             if errors or remaining:
-                raise SinkError(
+                raise PublishError(
                     f"batch {batch_id} to {self.topic}: {len(errors)} delivery errors, "
                     f"{remaining} undelivered" + (f"; first: {errors[0]}" if errors else "")
                 )
             positions = self._next_positions(batch_id, last)
             self.producer.send_offsets_to_transaction(positions, self._group, self.timeout_s)
             self.producer.commit_transaction(self.timeout_s)
-        except (KafkaException, SinkError) as exc:
+        except (KafkaException, PublishError) as exc:
             try:
                 self.producer.abort_transaction(self.timeout_s)
             except KafkaException:
                 pass  # fatal (fenced): the batch fails either way and a restart re-inits
-            raise SinkError(
+            raise PublishError(
                 f"batch {batch_id} to {self.topic}: transaction aborted: {exc}"
             ) from exc
         for tp in positions:
@@ -229,7 +229,7 @@ class TransactionalTopicSink:
         self._consumer.close()
 
 
-class JsonLinesSink:
+class JsonLinesPublisher:
     def __init__(self, path: str | Path, marker: str | Path) -> None:
         self.path = Path(path)
         self.marker = Path(marker)

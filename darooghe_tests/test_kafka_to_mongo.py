@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from darooghe import sinks, topics
+from darooghe import topics
 from darooghe.kafka_io import consumer_config, producer_config
+from darooghe.kafka_to_mongo import error_summary, live_metrics, loop
 from darooghe.records import Record
 from darooghe.schema import EPOCH, format_timestamp
 from darooghe.streaming import metric_contract
@@ -63,23 +64,23 @@ def _top(window: int, merchant: str, commission: int, rank: int) -> dict:
 
 # --- unit -----------------------------------------------------------------------------------------
 def test_parse_time_accepts_iso_and_epoch_ms_and_names_bad_input():
-    assert sinks.parse_time("2026-03-23T14:35:22.145Z", "x") == datetime(
+    assert loop.parse_time("2026-03-23T14:35:22.145Z", "x") == datetime(
         2026, 3, 23, 14, 35, 22, 145000, UTC
     )
-    assert sinks.parse_time(1774276522145, "x") == datetime(2026, 3, 23, 14, 35, 22, 145000, UTC)
-    assert sinks.parse_time("2026-03-23T18:05:22+03:30", "x") == datetime(
+    assert loop.parse_time(1774276522145, "x") == datetime(2026, 3, 23, 14, 35, 22, 145000, UTC)
+    assert loop.parse_time("2026-03-23T18:05:22+03:30", "x") == datetime(
         2026, 3, 23, 14, 35, 22, tzinfo=UTC
     )
     with pytest.raises(
-        sinks.SinkRecordError, match=r"window_start: 'soon' is not an ISO-8601 time"
+        loop.SinkRecordError, match=r"window_start: 'soon' is not an ISO-8601 time"
     ):
-        sinks.parse_time("soon", "window_start")
-    with pytest.raises(sinks.SinkRecordError, match="got True"):
-        sinks.parse_time(True, "window_start")
+        loop.parse_time("soon", "window_start")
+    with pytest.raises(loop.SinkRecordError, match="got True"):
+        loop.parse_time(True, "window_start")
 
 
 def test_metric_document_keeps_fields_converts_windows_and_uses_metric_id():
-    doc = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 7, "abc"), offset=42))
+    doc = live_metrics.metric_document(VOLUME, _record(_volume(0, "retail", 7, "abc"), offset=42))
     assert doc["_id"] == "abc"
     assert doc["window_start"] == T0 and doc["window_end"] == T0 + timedelta(minutes=1)
     assert doc["transaction_count"] == 7
@@ -87,14 +88,14 @@ def test_metric_document_keeps_fields_converts_windows_and_uses_metric_id():
 
 
 def test_metric_document_derives_a_deterministic_id_when_metric_id_is_missing():
-    a = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 7)))
-    b = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 9), offset=5))
-    c = sinks.metric_document(VOLUME, _record(_volume(0, "government", 7)))
+    a = live_metrics.metric_document(VOLUME, _record(_volume(0, "retail", 7)))
+    b = live_metrics.metric_document(VOLUME, _record(_volume(0, "retail", 9), offset=5))
+    c = live_metrics.metric_document(VOLUME, _record(_volume(0, "government", 7)))
     assert a["_id"] == b["_id"] != c["_id"]
 
 
 def test_derived_metric_id_is_the_one_the_streaming_job_sends():
-    doc = sinks.metric_document(VOLUME, _record(_volume(0, "retail", 7)))
+    doc = live_metrics.metric_document(VOLUME, _record(_volume(0, "retail", 7)))
     start_ms = (T0 - EPOCH) // timedelta(milliseconds=1)
     assert doc["_id"] == metric_contract.metric_id(VOLUME, start_ms, "retail")
 
@@ -115,18 +116,18 @@ def test_derived_metric_id_is_the_one_the_streaming_job_sends():
     ],
 )
 def test_metric_document_refuses_bad_records_naming_where(value, message):
-    with pytest.raises(sinks.SinkRecordError, match=message) as err:
-        sinks.metric_document(VOLUME, _record(value, offset=3))
+    with pytest.raises(loop.SinkRecordError, match=message) as err:
+        live_metrics.metric_document(VOLUME, _record(value, offset=3))
     assert f"{VOLUME} partition 0 offset 3" in str(err.value)
 
 
 def test_rank_top_merchants_merges_stored_and_new_values_latest_per_merchant_wins():
     def doc(merchant, commission):
-        return sinks.metric_document(TOP, _record(_top(0, merchant, commission, 1)))
+        return live_metrics.metric_document(TOP, _record(_top(0, merchant, commission, 1)))
 
     stored = [doc(f"m{i}", 1000 - 100 * i) for i in range(5)]  # m0..m4, 1000..600
     update = [doc("m9", 950), doc("m4", 1200), doc("m3", 650)]  # newcomer, riser, small change
-    ranking = sinks.rank_top_merchants(stored + update)
+    ranking = live_metrics.rank_top_merchants(stored + update)
     assert [(d["rank"], d["merchant_id"], d["total_commission"]) for d in ranking] == [
         (1, "m4", 1200),
         (2, "m0", 1000),
@@ -145,7 +146,7 @@ def test_count_errors_by_code_and_hour_counts_a_code_once_per_record():
             timestamp=1_000,
         )
 
-    counts = sinks.count_errors(
+    counts = error_summary.count_errors(
         [
             error(["ERR_AMOUNT", "ERR_TIME"], "2026-03-23T14:10:00.000Z", 0),
             error(["ERR_AMOUNT", "ERR_AMOUNT"], "2026-03-23T14:59:59.999Z", 1),
@@ -174,8 +175,8 @@ def test_count_errors_by_code_and_hour_counts_a_code_once_per_record():
     ],
 )
 def test_error_keys_refuse_what_is_no_error_record_naming_it(value, message):
-    with pytest.raises(sinks.SinkRecordError, match=message) as err:
-        sinks.error_keys("errs", _record(value, offset=7))
+    with pytest.raises(loop.SinkRecordError, match=message) as err:
+        error_summary.error_keys("errs", _record(value, offset=7))
     assert "errs partition 0 offset 7" in str(err.value)
 
 
@@ -207,16 +208,16 @@ def test_metric_sink_upserts_new_records_only_and_reruns_change_nothing(
         [_volume(m, c, 10 + m, f"v|{m}|{c}") for m in range(3) for c in ("retail", "government")],
     )
 
-    first = sinks.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
+    first = live_metrics.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
     assert (first.records_read, first.documents_written, first.collection_count) == (6, 6, 6)
-    assert sinks.load_offsets(scratch_db, coll, topic) == {0: 6}
+    assert loop.load_offsets(scratch_db, coll, topic) == {0: 6}
 
-    again = sinks.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
+    again = live_metrics.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
     assert (again.records_read, again.documents_written, again.collection_count) == (0, 0, 6)
 
     # A streaming update re-emits a window's value under the same metric_id: updated, not added.
     _produce(stack, topic, [_volume(2, "retail", 99, "v|2|retail"), "not json"])
-    update = sinks.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
+    update = live_metrics.sink_metrics(scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None)
     assert (
         update.records_read,
         update.documents_written,
@@ -233,10 +234,10 @@ def test_top_merchants_sink_replaces_a_windows_ranking(stack, unique_topic, scra
     coll = "sink_top_" + topic.rsplit(".", 1)[1]
     _produce(stack, topic, [_top(0, f"m{i}", 1000 - 100 * i, i + 1) for i in range(5)])
     _produce(stack, topic, [_top(1, "m7", 500, 1)])
-    sinks.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
+    live_metrics.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
     # The next trigger: m9 overtakes everyone in window 0.
     _produce(stack, topic, [_top(0, "m9", 5000, 1), _top(0, "m0", 1000, 2)])
-    report = sinks.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
+    report = live_metrics.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
     assert report.records_read == 2
 
     window0 = list(scratch_db[coll].find({"window_start": T0}).sort("rank", 1))
@@ -292,7 +293,7 @@ def test_error_summary_counts_new_records_only_and_reruns_never_double_count(
         {"_id": "ERR_OLD|x", "code": "ERR_OLD", "hour": T0, "count": 5, "run_id": "old"}
     )
 
-    first = sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    first = error_summary.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
     assert first.records_read == 3
     assert first.documents_deleted == 1  # what the topic no longer supports goes
     counts = {d["_id"]: d["count"] for d in scratch_db[coll].find()}
@@ -300,14 +301,14 @@ def test_error_summary_counts_new_records_only_and_reruns_never_double_count(
     assert counts == {f"ERR_AMOUNT|{hour}": 2, f"ERR_TIME|{hour}": 1, f"ERR_DEVICE|{hour}": 1}
     assert first.offsets == {0: 3, 1: 2}  # past the commit markers
 
-    again = sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    again = error_summary.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
     assert again.records_read == 0  # incremental: nothing new, nothing re-read
     assert {d["_id"]: d["count"] for d in scratch_db[coll].find()} == counts
     assert again.collection_count == 3
 
     _produce(stack, topic, _error_log([["ERR_AMOUNT"]], T0 + timedelta(hours=1)), partition=1)
     _produce(stack, topic, _error_log([["ERR_AMOUNT"]], T0), partition=0)
-    third = sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
+    third = error_summary.sink_error_summary(scratch_db, consumer, topic, coll, log=lambda _: None)
     assert third.records_read == 2
     counts = {d["_id"]: d["count"] for d in scratch_db[coll].find()}
     assert (
@@ -321,7 +322,7 @@ def test_sink_of_an_unknown_topic_names_it(stack, scratch_db, consumer):
     from darooghe.kafka_io import UnknownTopicError
 
     with pytest.raises(UnknownTopicError, match="test.no-such-topic"):
-        sinks.sink_metrics(
+        live_metrics.sink_metrics(
             scratch_db, consumer, "test.no-such-topic", VOLUME, "x", log=lambda _: None
         )
 
@@ -354,7 +355,7 @@ def test_the_streaming_jobs_metric_values_sink_as_agreed(stack, unique_topic, sc
         topic = unique_topic("test.sink.contract", 1)
         coll = "contract_" + topic.rsplit(".", 1)[1]
         _produce(stack, topic, values)
-        report = sinks.sink_metrics(scratch_db, consumer, topic, shape, coll, log=lambda _: None)
+        report = live_metrics.sink_metrics(scratch_db, consumer, topic, shape, coll, log=lambda _: None)
         assert (report.records_read, report.dead_lettered, report.collection_count) == (
             len(values),
             0,
@@ -373,8 +374,8 @@ def test_the_streaming_jobs_metric_values_sink_as_agreed(stack, unique_topic, sc
     later = job.TopMerchantsRanker.ranked({**window, "merchants": {f"m{i}": [100 * i, i] for i in range(1, 8)}
                                            | {"m1": [9000, 9]}})  # fmt: skip
     _produce(stack, topic, first)
-    sinks.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
+    live_metrics.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
     _produce(stack, topic, later)
-    sinks.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
+    live_metrics.sink_metrics(scratch_db, consumer, topic, TOP, coll, log=lambda _: None)
     ranking = [(d["rank"], d["merchant_id"]) for d in scratch_db[coll].find().sort("rank", 1)]
     assert ranking == [(1, "m1"), (2, "m7"), (3, "m6"), (4, "m5"), (5, "m4")]

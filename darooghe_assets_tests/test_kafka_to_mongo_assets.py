@@ -17,7 +17,7 @@ from darooghe import topics
 from darooghe.kafka_io import producer_config
 from darooghe.schema import format_timestamp
 from darooghe_assets import constants as c
-from darooghe_assets.assets.sinks import (
+from darooghe_assets.assets.kafka_to_mongo import (
     METRIC_SINK_KEYS,
     error_summary,
     error_summary_asset,
@@ -25,7 +25,7 @@ from darooghe_assets.assets.sinks import (
     metric_sink_asset,
 )
 from darooghe_assets.resources import KafkaResource, MongoResource
-from darooghe_assets.sensors.sinks import (
+from darooghe_assets.sensors.kafka_to_mongo import (
     error_logs_sink_sensor,
     kafka_sink_sensor,
     live_metrics_sink_sensor,

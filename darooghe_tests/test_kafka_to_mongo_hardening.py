@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from darooghe import sinks, topics
+from darooghe import topics
 from darooghe.kafka_io import consumer_config, producer_config, read_chunks
-from darooghe.schema import format_timestamp
-from darooghe.sink_dead_letters import (
+from darooghe.kafka_to_mongo import error_summary, live_metrics, loop
+from darooghe.kafka_to_mongo.dead_letters import (
     DLQ_ERROR,
     DLQ_OFFSET,
     DLQ_PARTITION,
@@ -23,8 +23,9 @@ from darooghe.sink_dead_letters import (
     PRODUCER_CONFIG,
     DeadLetters,
 )
-from darooghe.sink_lock import SinkBusyError, sink_lease
-from darooghe.streaming.alerts_sink import sink_fraud_alerts
+from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
+from darooghe.kafka_to_mongo.lock import SinkBusyError, sink_lease
+from darooghe.schema import format_timestamp
 from darooghe_tests.chart_seed import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,7 @@ def scratch_db(stack):
 
 @pytest.fixture()
 def consumer(stack):
-    consumer = Consumer(consumer_config(None, stack, **sinks.CONSUMER_CONFIG))
+    consumer = Consumer(consumer_config(None, stack, **loop.CONSUMER_CONFIG))
     yield consumer
     consumer.close()
 
@@ -106,15 +107,15 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
     ]
     _produce(stack, topic, [_volume(0), *poison, _volume(9)])
 
-    report = sinks.sink_metrics(
+    report = live_metrics.sink_metrics(
         scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None,
         dead_letters=_dead_letters(stack, coll, dlq),
     )  # fmt: skip
     assert (report.records_read, report.records_stored, report.dead_lettered) == (8, 2, 6)
     assert report.records_read == report.records_stored + report.dead_lettered
     assert {d["_id"] for d in scratch_db[coll].find()} == {"v0", "v9"}
-    assert sinks.load_offsets(scratch_db, coll, topic) == {0: 8}
-    assert sinks.dead_letter_count(scratch_db, coll, topic) == 6
+    assert loop.load_offsets(scratch_db, coll, topic) == {0: 8}
+    assert loop.dead_letter_count(scratch_db, coll, topic) == 6
 
     letters = _read_all(stack, dlq)
     assert [m.value() for m in letters] == [
@@ -132,7 +133,7 @@ def test_metric_records_no_sink_can_store_are_dead_lettered_and_the_sink_goes_on
     assert all(f"offset {m.offset() + 1}" in _headers(m)[DLQ_ERROR] for m in letters)
     assert all(m.key() == b"k" for m in letters)
 
-    again = sinks.sink_metrics(
+    again = live_metrics.sink_metrics(
         scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None,
         dead_letters=_dead_letters(stack, coll, dlq),
     )  # fmt: skip
@@ -172,7 +173,7 @@ def test_alert_and_error_records_no_sink_can_store_are_dead_lettered(
     # A source time out of range raised OverflowError out of the summary; it now counts at the
     # error record's own arrival hour. A record without codes is dead-lettered, not just counted.
     _produce(stack, errors, [good, {**good, "source": {"timestamp": 10**20}}, {"error_codes": 5}])
-    summary = sinks.sink_error_summary(
+    summary = error_summary.sink_error_summary(
         scratch_db, consumer, errors, f"errors_{suffix}", log=lambda _: None,
         dead_letters=_dead_letters(stack, f"errors_{suffix}", dlq),
     )  # fmt: skip
@@ -190,7 +191,7 @@ def test_a_backlog_is_written_chunk_by_chunk_and_a_crash_resumes_after_the_last_
     coll = "chunks_" + topic.rsplit(".", 1)[1]
     _produce(stack, topic, [_volume(m) for m in range(2500)])
     writes: list[int] = []
-    real_write = sinks._write_replacements
+    real_write = live_metrics.write_replacements
 
     def crash_on_third_chunk(db, collection, documents):
         writes.append(len(documents))
@@ -198,17 +199,17 @@ def test_a_backlog_is_written_chunk_by_chunk_and_a_crash_resumes_after_the_last_
             raise ConnectionError("the database went away mid-backlog")
         return real_write(db, collection, documents)
 
-    monkeypatch.setattr(sinks, "_write_replacements", crash_on_third_chunk)
+    monkeypatch.setattr(live_metrics, "write_replacements", crash_on_third_chunk)
     with pytest.raises(ConnectionError):
-        sinks.sink_metrics(
+        live_metrics.sink_metrics(
             scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None, chunk_records=1000
         )
     assert writes == [1000, 1000, 500]  # never more than a chunk at once
-    assert sinks.load_offsets(scratch_db, coll, topic) == {0: 2000}
+    assert loop.load_offsets(scratch_db, coll, topic) == {0: 2000}
     assert scratch_db[coll].count_documents({}) == 2000
 
-    monkeypatch.setattr(sinks, "_write_replacements", real_write)
-    resumed = sinks.sink_metrics(
+    monkeypatch.setattr(live_metrics, "write_replacements", real_write)
+    resumed = live_metrics.sink_metrics(
         scratch_db, consumer, topic, VOLUME, coll, log=lambda _: None, chunk_records=1000
     )
     assert (resumed.records_read, resumed.chunks, resumed.collection_count) == (500, 1, 2500)
@@ -241,7 +242,7 @@ def test_concurrent_error_summary_runs_never_delete_each_others_documents(
     def run() -> None:
         consumer = Consumer(consumer_config(None, stack))
         try:
-            sinks.sink_error_summary(scratch_db, consumer, topic, coll, log=log)
+            error_summary.sink_error_summary(scratch_db, consumer, topic, coll, log=log)
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
         finally:

@@ -3,11 +3,11 @@
 Both carry the same record: key = customer_id, value = the event JSON, timestamp = the record
 timestamp the caller gives (the event time in history mode, the current time in live mode), and
 the `darooghe-label` header for injected fraud and invalid events. A record file replayed with
-`darooghe topics replay` gives the topic the Kafka sink would have written.
+`darooghe topics replay` gives the topic the Kafka publisher would have written.
 
-Before its first event each sink writes the population's merchant register as reference records
-(darooghe.merchant_reference): the Kafka sink into the compacted merchants topic, the file sink
-into a side file next to its output. The merchants' attributes (business hours, city, contract)
+Before its first event each publisher writes the population's merchant register as reference records
+(darooghe.merchant_reference): the Kafka publisher into the compacted merchants topic, the file
+publisher into a side file next to its output. The merchants' attributes (business hours, city, contract)
 thus travel with the transactions that name them.
 """
 
@@ -36,14 +36,14 @@ def merchant_records(renderer: Renderer, record_ts: np.ndarray) -> list[Record]:
     )
 
 
-class Sink(Protocol):
+class Publisher(Protocol):
     def write(self, batch: Batch, record_ts: np.ndarray) -> None: ...
     def tick(self) -> None: ...  # cheap housekeeping between live chunks
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
 
-class FileSink:
+class FilePublisher:
     """Record-file lines, written in large blocks (one per chunk) by a writer thread.
 
     The write system call releases the GIL, so a thread writes the previous block while the
@@ -60,7 +60,7 @@ class FileSink:
         self._fh = self.path.open("wb")
         self._blocks: queue.Queue[bytes | None] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write_blocks, name="file-sink", daemon=True)
+        self._thread = threading.Thread(target=self._write_blocks, name="file-publisher", daemon=True)
         self._thread.start()
         self.written = 0
 
@@ -110,7 +110,7 @@ class FileSink:
         self._raise_error()
 
 
-class KafkaSink:
+class KafkaPublisher:
     """Produces to one topic; delivery failures are collected and raised by flush()."""
 
     #: On top of kafka_io.producer_config (idempotent, acks=all, lz4, 1 MB batches): only failed

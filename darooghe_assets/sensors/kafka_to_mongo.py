@@ -1,4 +1,4 @@
-"""Sensors that run the Kafka -> MongoDB sink assets when their topics receive new records.
+"""Sensors that run the Kafka -> MongoDB sink assets (assets/kafka_to_mongo.py) when their topics receive new records.
 
 The cursor holds each watched topic's end offsets ({topic: {partition: high}}); a topic whose end
 moved since the last evaluation gets its sink asset materialised. The sinks themselves are
@@ -13,7 +13,7 @@ import dagster as dg
 from darooghe import topics
 from darooghe.kafka_io import UnknownTopicError, partition_offsets
 from darooghe_assets import constants as c
-from darooghe_assets.assets.sinks import METRIC_SINK_KEYS
+from darooghe_assets.assets.kafka_to_mongo import METRIC_SINK_KEYS
 from darooghe_assets.resources import KafkaResource
 
 #: seconds between evaluations: the live metrics arrive every 20 s, a run per minute keeps up
@@ -76,4 +76,10 @@ def kafka_sink_sensor(
 live_metrics_sink_sensor = kafka_sink_sensor("live_metrics_sink_sensor", METRIC_SINK_KEYS)
 error_logs_sink_sensor = kafka_sink_sensor(
     "error_logs_sink_sensor", {topics.ERROR_LOGS.name: c.ERROR_SUMMARY_COLLECTION}
+)
+fraud_alerts_sink_sensor = kafka_sink_sensor(
+    "fraud_alerts_sink_sensor", {topics.FRAUD_ALERTS.name: c.FRAUD_ALERTS_COLLECTION}
+)
+fraud_decisions_sink_sensor = kafka_sink_sensor(
+    "fraud_decisions_sink_sensor", {topics.FRAUD_DECISIONS.name: c.FRAUD_DECISIONS_COLLECTION}
 )
