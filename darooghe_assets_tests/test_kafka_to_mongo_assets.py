@@ -18,11 +18,12 @@ from darooghe.kafka_io import producer_config
 from darooghe.schema import format_timestamp
 from darooghe_assets import constants as c
 from darooghe_assets.assets.kafka_to_mongo import (
+    ERROR_SUMMARY,
     METRIC_SINK_KEYS,
     error_summary,
-    error_summary_asset,
     live_metric_sinks,
-    metric_sink_asset,
+    metric_kind,
+    sink_asset,
 )
 from darooghe_assets.resources import KafkaResource, MongoResource
 from darooghe_assets.sensors.kafka_to_mongo import (
@@ -76,12 +77,12 @@ def test_a_metric_sink_dead_letters_what_it_cannot_store_and_its_check_fails(
 ):
     topic, dlq = unique_topic("test.asset.poison"), unique_topic("test.asset.dlq")
     collection = "poison_" + topic.rsplit(".", 1)[1]
-    asset = metric_sink_asset(
+    asset = sink_asset(
+        metric_kind(topics.METRICS_CATEGORY_VOLUME.name),
         topic,
         dg.AssetKey(["test", "poison"]),
         dg.AssetKey(["test", "poison_topic"]),
-        shape=topics.METRICS_CATEGORY_VOLUME.name,
-        collection=collection,
+        collection,
         dead_letter_topic=dlq,
     )
     resources = {
@@ -160,12 +161,12 @@ def test_sensor_skips_topics_not_created_yet_naming_them(stack):
 def test_metric_sink_asset_materialises_and_a_rerun_adds_nothing(stack, unique_topic, scratch_db):
     topic = unique_topic("test.asset.volume", 1)
     collection = "live_volume_" + topic.rsplit(".", 1)[1]
-    asset = metric_sink_asset(
+    asset = sink_asset(
+        metric_kind(topics.METRICS_CATEGORY_VOLUME.name),
         topic,
         dg.AssetKey(["test", "volume"]),
         dg.AssetKey(["test", "volume_topic"]),
-        shape=topics.METRICS_CATEGORY_VOLUME.name,
-        collection=collection,
+        collection,
     )
     resources = {
         "kafka": _kafka(stack),
@@ -189,11 +190,12 @@ def test_metric_sink_asset_materialises_and_a_rerun_adds_nothing(stack, unique_t
 def test_error_summary_asset_materialises_the_same_counts_twice(stack, unique_topic, scratch_db):
     topic = unique_topic("test.asset.errors", 2)
     collection = "error_summary_" + topic.rsplit(".", 1)[1]
-    asset = error_summary_asset(
+    asset = sink_asset(
+        ERROR_SUMMARY,
         topic,
         dg.AssetKey(["test", "errors"]),
         dg.AssetKey(["test", "errors_topic"]),
-        collection=collection,
+        collection,
     )
     resources = {
         "kafka": _kafka(stack),

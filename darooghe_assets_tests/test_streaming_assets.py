@@ -16,7 +16,7 @@ from darooghe.fraud.profiles import write_profiles_file
 from darooghe.streaming.progress import progress_path, write_json_atomic
 from darooghe.streaming.service import HUNG_AFTER_S, JOBS, job_health
 from darooghe_assets import constants as c
-from darooghe_assets.assets.kafka_to_mongo import fraud_alerts_sink_asset
+from darooghe_assets.assets.kafka_to_mongo import FRAUD_ALERTS, sink_asset
 from darooghe_assets.checks.streaming import CHECK_NAME, evaluate_health
 from darooghe_assets.definitions import defs
 from darooghe_assets.jobs.streaming import restart_stream_job
@@ -75,7 +75,8 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
     for v in first:
         producer.produce(topic, key=b"cust_9", value=v.encode())
     producer.flush(10)
-    asset = fraud_alerts_sink_asset(
+    asset = sink_asset(
+        FRAUD_ALERTS,
         topic,
         dg.AssetKey("test_fraud_alerts"),
         c.FRAUD_ALERTS_TOPIC,

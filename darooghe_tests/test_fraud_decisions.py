@@ -76,7 +76,7 @@ def test_decisions_sink_keeps_the_latest_per_transaction_and_the_chart_counts_th
 
     from darooghe.charts import catalog
     from darooghe_assets import constants as c
-    from darooghe_assets.assets.kafka_to_mongo import fraud_decisions_sink_asset
+    from darooghe_assets.assets.kafka_to_mongo import FRAUD_DECISIONS, sink_asset
     from darooghe_assets.resources import KafkaResource, MongoResource
 
     topic = unique_topic("decisions", 2)
@@ -97,7 +97,8 @@ def test_decisions_sink_keeps_the_latest_per_transaction_and_the_chart_counts_th
     for v in [*values, *later, {"transaction_id": "t9", "decision": "MAYBE"}]:
         producer.produce(topic, key=b"k", value=json.dumps(v).encode(), partition=0)
     producer.flush(10)
-    asset = fraud_decisions_sink_asset(
+    asset = sink_asset(
+        FRAUD_DECISIONS,
         topic,
         dg.AssetKey("test_fraud_decisions"),
         c.FRAUD_DECISIONS_TOPIC,

@@ -9,6 +9,7 @@ and the first reason.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import dagster as dg
 from confluent_kafka import Consumer
@@ -108,24 +109,69 @@ def count_by(field: str, name: str) -> Callable[[Database, str], dict]:
     return counts
 
 
+@dataclass(frozen=True)
+class SinkKind:
+    """What a kind of sink asset runs (`run`), how it describes itself ({topic} is filled in) and
+    what it adds to its metadata about the collection (`summarize`)."""
+
+    run: SinkRun
+    description: str
+    summarize: Callable[[Database, str], dict] | None = None
+
+
+def metric_kind(shape: str) -> SinkKind:
+    """The sink of a topic carrying the records of the metrics topic `shape`."""
+    how = (
+        "each 5-minute window's ranking replaced as a whole"
+        if shape == topics.METRICS_TOP_MERCHANTS.name
+        else "upserted by metric_id"
+    )
+
+    def run(db, consumer, topic, collection, log, dead_letters) -> SinkReport:
+        return sink_metrics(db, consumer, topic, shape, collection, log, dead_letters)
+
+    description = (
+        f"{topics.BY_NAME[shape].description}: records of {{topic}} since the last run, {how}."
+    )
+    return SinkKind(run, description)
+
+
+ERROR_SUMMARY = SinkKind(
+    sink_error_summary,
+    "Invalid records per error code and hour (UTC, of the record's arrival): the records of "
+    "{topic} since the last run added to counts kept with the sink's offsets, and the changed "
+    "hours rewritten with their absolute counts, so a re-run never double counts.",
+)
+FRAUD_ALERTS = SinkKind(
+    sink_fraud_alerts,
+    "Fraud alerts of {topic} since the last run, upserted by alert_id (first detection wins), "
+    "with event_time/detected_at as datetimes and event_date/event_hour for charts.",
+    count_by("rule", "alerts_by_rule"),
+)
+FRAUD_DECISIONS = SinkKind(
+    sink_fraud_decisions,
+    "REVIEW/BLOCK decisions of {topic} since the last run, one document per transaction "
+    "(_id = transaction_id, the latest decision wins), with event_date/event_hour.",
+    count_by("decision", "decisions_by_decision"),
+)
+
+
 def sink_asset(
-    run: SinkRun,
+    kind: SinkKind,
     topic: str,
     key: dg.AssetKey,
     dep: dg.AssetKey,
     collection: str,
-    description: str,
     dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-    summarize: Callable[[Database, str], dict] | None = None,
 ) -> dg.AssetsDefinition:
-    """The asset of one Kafka -> MongoDB sink: `run` moves the records of `topic` that arrived since
-    the last run into `collection`; the materialisation reports the run and its dead-letter check,
-    plus what `summarize` says about the collection."""
+    """The asset of one Kafka -> MongoDB sink of `kind`: it moves the records of `topic` that
+    arrived since the last run into `collection` and reports the run, its dead-letter check and
+    the kind's summary (tests sink a fresh topic into a collection of their own)."""
 
     @dg.asset(
         key=key,
         deps=[dep],
-        description=description,
+        description=kind.description.format(topic=topic),
         group_name=c.GROUP_SINKS,
         kinds={"kafka", "mongodb"},
         owners=[c.OWNER],
@@ -138,8 +184,8 @@ def sink_asset(
         dead_letters = DeadLetters(kafka.producer(**PRODUCER_CONFIG), collection, dead_letter_topic)
         try:
             with mongo.get_db() as db:
-                report = run(db, consumer, topic, collection, context.log.info, dead_letters)
-                extra = summarize(db, collection) if summarize else {}
+                report = kind.run(db, consumer, topic, collection, context.log.info, dead_letters)
+                extra = kind.summarize(db, collection) if kind.summarize else {}
         finally:
             consumer.close()
         return dg.MaterializeResult(
@@ -150,103 +196,34 @@ def sink_asset(
     return _sink
 
 
-def metric_sink_asset(
-    topic: str,
-    key: dg.AssetKey,
-    dep: dg.AssetKey,
-    shape: str | None = None,
-    collection: str | None = None,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The sink asset of a live-metrics topic; `shape` names the metrics topic whose records `topic`
-    carries and `collection` the target (both default from `topic`; tests sink a fresh topic)."""
-    shape = shape or topic
-    collection = collection or METRIC_COLLECTIONS[shape]
-    how = (
-        "each 5-minute window's ranking replaced as a whole"
-        if shape == topics.METRICS_TOP_MERCHANTS.name
-        else "upserted by metric_id"
-    )
-
-    def run(db, consumer, topic, collection, log, dead_letters) -> SinkReport:
-        return sink_metrics(db, consumer, topic, shape, collection, log, dead_letters)
-
-    description = (
-        f"{topics.BY_NAME[shape].description}: records of {topic} since the last run, {how}."
-    )
-    return sink_asset(run, topic, key, dep, collection, description, dead_letter_topic)
-
-
-def error_summary_asset(
-    topic: str = topics.ERROR_LOGS.name,
-    key: dg.AssetKey = c.ERROR_SUMMARY_COLLECTION,
-    dep: dg.AssetKey = c.ERROR_LOGS_TOPIC,
-    collection: str = mc.ERROR_SUMMARY,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The error-log summary asset of `topic` (tests summarise a fresh topic)."""
-    description = (
-        "Invalid records per error code and hour (UTC, of the record's arrival): the records of "
-        f"{topic} since the last run added to counts kept with the sink's offsets, and the "
-        "changed hours rewritten with their absolute counts, so a re-run never double counts."
-    )
-    return sink_asset(
-        sink_error_summary, topic, key, dep, collection, description, dead_letter_topic
-    )
-
-
-def fraud_alerts_sink_asset(
-    topic: str = topics.FRAUD_ALERTS.name,
-    key: dg.AssetKey = c.FRAUD_ALERTS_COLLECTION,
-    dep: dg.AssetKey = c.FRAUD_ALERTS_TOPIC,
-    collection: str = mc.FRAUD_ALERTS,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The MongoDB sink of an alerts topic (tests sink a fresh topic into a collection of their own)."""
-    description = (
-        f"Fraud alerts of {topic} since the last run, upserted by alert_id (first detection wins), "
-        "with event_time/detected_at as datetimes and event_date/event_hour for charts."
-    )
-    return sink_asset(
-        sink_fraud_alerts,
-        topic,
-        key,
-        dep,
-        collection,
-        description,
-        dead_letter_topic,
-        summarize=count_by("rule", "alerts_by_rule"),
-    )
-
-
-def fraud_decisions_sink_asset(
-    topic: str = topics.FRAUD_DECISIONS.name,
-    key: dg.AssetKey = c.FRAUD_DECISIONS_COLLECTION,
-    dep: dg.AssetKey = c.FRAUD_DECISIONS_TOPIC,
-    collection: str = mc.FRAUD_DECISIONS,
-    dead_letter_topic: str = topics.SINK_DEAD_LETTERS.name,
-) -> dg.AssetsDefinition:
-    """The MongoDB sink of a decisions topic (tests sink a fresh topic into a collection)."""
-    description = (
-        f"REVIEW/BLOCK decisions of {topic} since the last run, one document per transaction "
-        "(_id = transaction_id, the latest decision wins), with event_date/event_hour."
-    )
-    return sink_asset(
-        sink_fraud_decisions,
-        topic,
-        key,
-        dep,
-        collection,
-        description,
-        dead_letter_topic,
-        summarize=count_by("decision", "decisions_by_decision"),
-    )
-
-
 live_metric_sinks = [
-    metric_sink_asset(t.name, METRIC_SINK_KEYS[t.name], c.METRICS_TOPIC_KEYS[t.name])
+    sink_asset(
+        metric_kind(t.name),
+        t.name,
+        METRIC_SINK_KEYS[t.name],
+        c.METRICS_TOPIC_KEYS[t.name],
+        METRIC_COLLECTIONS[t.name],
+    )
     for t in topics.METRICS_TOPICS
 ]
-error_summary = error_summary_asset()
-fraud_alerts = fraud_alerts_sink_asset()
-fraud_decisions = fraud_decisions_sink_asset()
+error_summary = sink_asset(
+    ERROR_SUMMARY,
+    topics.ERROR_LOGS.name,
+    c.ERROR_SUMMARY_COLLECTION,
+    c.ERROR_LOGS_TOPIC,
+    mc.ERROR_SUMMARY,
+)
+fraud_alerts = sink_asset(
+    FRAUD_ALERTS,
+    topics.FRAUD_ALERTS.name,
+    c.FRAUD_ALERTS_COLLECTION,
+    c.FRAUD_ALERTS_TOPIC,
+    mc.FRAUD_ALERTS,
+)
+fraud_decisions = sink_asset(
+    FRAUD_DECISIONS,
+    topics.FRAUD_DECISIONS.name,
+    c.FRAUD_DECISIONS_COLLECTION,
+    c.FRAUD_DECISIONS_TOPIC,
+    mc.FRAUD_DECISIONS,
+)
