@@ -7,11 +7,12 @@ the same documents, never more). Asset key = collection name.
 """
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame
 
 from darooghe.batch import category_comparison as cc
 from darooghe.batch import commission_efficiency as ce
@@ -41,6 +42,8 @@ BATCH_SPEC = {
     "freshness_policy": DAILY_FRESHNESS,
 }
 PREVIEW_ROWS = 12
+#: how a document gets its `_id`: a column, or a function of the document
+IdOf = str | Callable[[dict], str]
 
 
 def md_table(
@@ -80,38 +83,61 @@ def write_documents(mongo: MongoResource, collection: str, docs: list[dict]) -> 
         return replace_collection(db, collection, docs)
 
 
-@dg.asset(
-    key=c.COMMISSION_BY_CATEGORY,
-    description=(
-        "Commission efficiency per merchant category, approved transactions: transaction_count, "
-        "total_amount, total_commission, avg_commission, commission_ratio = commission / amount."
-    ),
-    **BATCH_SPEC,
-)
-def commission_by_category(
-    context: dg.AssetExecutionContext,
-    pyspark: PySparkResource,
+def store(
     mongo: MongoResource,
-    settings: SettingsResource,
-):
-    lake, where = lake_frame(context, pyspark, settings)
-    docs = collect_documents(ce.commission_by_category(lake), ce.KEY)
-    write = write_documents(mongo, ce.COLLECTION, docs)
-    context.log.info(f"{ce.COLLECTION}: {len(docs)} categories written from {where}")
-    return dg.MaterializeResult(
-        metadata=result_metadata(
-            docs,
-            write,
-            where,
-            [
-                "merchant_category",
-                "transaction_count",
-                "total_amount",
-                "total_commission",
-                "commission_ratio",
-            ],
-        )
-    )
+    collection: str,
+    frame: DataFrame,
+    id_of: IdOf,
+    where: Path,
+    preview: Iterable[str] = (),
+) -> tuple[list[dict], dict]:
+    """Collect an analysis' small result, replace `collection` with it; the documents and the
+    materialisation's metadata."""
+    docs = collect_documents(frame, id_of)
+    write = write_documents(mongo, collection, docs)
+    return docs, result_metadata(docs, write, where, preview)
+
+
+def lake_asset(
+    key: dg.AssetKey,
+    description: str,
+    analysis: Callable[[DataFrame], DataFrame],
+    id_of: IdOf,
+    collection: str,
+    preview: Sequence[str],
+) -> dg.AssetsDefinition:
+    """The asset of one analysis of the lake that fills one collection."""
+
+    @dg.asset(key=key, description=description, **BATCH_SPEC)
+    def _asset(
+        context: dg.AssetExecutionContext,
+        pyspark: PySparkResource,
+        mongo: MongoResource,
+        settings: SettingsResource,
+    ):
+        lake, where = lake_frame(context, pyspark, settings)
+        docs, metadata = store(mongo, collection, analysis(lake), id_of, where, preview)
+        context.log.info(f"{collection}: {len(docs)} documents written from {where}")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _asset
+
+
+commission_by_category = lake_asset(
+    c.COMMISSION_BY_CATEGORY,
+    "Commission efficiency per merchant category, approved transactions: transaction_count, "
+    "total_amount, total_commission, avg_commission, commission_ratio = commission / amount.",
+    ce.commission_by_category,
+    ce.KEY,
+    ce.COLLECTION,
+    [
+        "merchant_category",
+        "transaction_count",
+        "total_amount",
+        "total_commission",
+        "commission_ratio",
+    ],
+)
 
 
 @dg.multi_asset(
@@ -241,9 +267,7 @@ def temporal_patterns(
         ),
     )
     for key, collection, frame, id_of, preview in outputs:
-        docs = collect_documents(frame, id_of)
-        write = write_documents(mongo, collection, docs)
-        metadata = result_metadata(docs, write, where, preview)
+        docs, metadata = store(mongo, collection, frame, id_of, where, preview)
         if key == c.HOURLY_PROFILE:
             metadata["peak_hours"] = ", ".join(
                 str(d["hour"])
@@ -253,29 +277,15 @@ def temporal_patterns(
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
 
 
-@dg.asset(
-    key=c.CUSTOMER_PROFILES,
-    description=(
-        "One document per customer with an approved payment: txn_count and avg_amount (approved; "
-        "the fraud job's historical average), total, first/last seen, home city, customer type, segment."
-    ),
-    **BATCH_SPEC,
+customer_profiles = lake_asset(
+    c.CUSTOMER_PROFILES,
+    "One document per customer with an approved payment: txn_count and avg_amount (approved; "
+    "the fraud job's historical average), total, first/last seen, home city, customer type, segment.",
+    cp.customer_profiles,
+    cp.KEY,
+    cp.COLLECTION,
+    ["customer_id", "txn_count", "avg_amount", "home_city", "segment"],
 )
-def customer_profiles(
-    context: dg.AssetExecutionContext,
-    pyspark: PySparkResource,
-    mongo: MongoResource,
-    settings: SettingsResource,
-):
-    lake, where = lake_frame(context, pyspark, settings)
-    docs = collect_documents(cp.customer_profiles(lake), cp.KEY)
-    write = write_documents(mongo, cp.COLLECTION, docs)
-    context.log.info(f"{cp.COLLECTION}: {len(docs)} customers written from {where}")
-    return dg.MaterializeResult(
-        metadata=result_metadata(
-            docs, write, where, ["customer_id", "txn_count", "avg_amount", "home_city", "segment"]
-        )
-    )
 
 
 @dg.asset(
@@ -311,34 +321,15 @@ def customer_segments(
     )
 
 
-@dg.asset(
-    key=c.CATEGORY_COMPARISON,
-    description="Merchant categories side by side: volume, approval and decline rates, amounts, commission, reach, risk, payment-method mix.",
-    **BATCH_SPEC,
+category_comparison = lake_asset(
+    c.CATEGORY_COMPARISON,
+    "Merchant categories side by side: volume, approval and decline rates, amounts, commission, "
+    "reach, risk, payment-method mix.",
+    cc.category_comparison,
+    cc.KEY,
+    cc.COLLECTION,
+    ["merchant_category", "transaction_count", "approval_rate", "total_amount", "share_of_amount"],
 )
-def category_comparison(
-    context: dg.AssetExecutionContext,
-    pyspark: PySparkResource,
-    mongo: MongoResource,
-    settings: SettingsResource,
-):
-    lake, where = lake_frame(context, pyspark, settings)
-    docs = collect_documents(cc.category_comparison(lake), cc.KEY)
-    write = write_documents(mongo, cc.COLLECTION, docs)
-    return dg.MaterializeResult(
-        metadata=result_metadata(
-            docs,
-            write,
-            where,
-            [
-                "merchant_category",
-                "transaction_count",
-                "approval_rate",
-                "total_amount",
-                "share_of_amount",
-            ],
-        )
-    )
 
 
 OFF_HOURS_SPEC = {**BATCH_SPEC, "deps": [c.TRANSACTIONS_LAKE, c.MERCHANTS]}
@@ -445,25 +436,12 @@ def off_hours(
     )
 
 
-@dg.asset(
-    key=c.MERCHANT_SPIKES,
-    description="Merchant hours whose volume is at least 3x the mean of the 24 hours before (and at least 5 payments).",
-    **BATCH_SPEC,
+merchant_spikes = lake_asset(
+    c.MERCHANT_SPIKES,
+    "Merchant hours whose volume is at least 3x the mean of the 24 hours before (and at least 5 "
+    "payments).",
+    ms.merchant_spikes,
+    ms.spike_id,
+    ms.COLLECTION,
+    ["merchant_id", "hour_start", "transaction_count", "baseline_mean", "ratio"],
 )
-def merchant_spikes(
-    context: dg.AssetExecutionContext,
-    pyspark: PySparkResource,
-    mongo: MongoResource,
-    settings: SettingsResource,
-):
-    lake, where = lake_frame(context, pyspark, settings)
-    docs = collect_documents(ms.merchant_spikes(lake), ms.spike_id)
-    write = write_documents(mongo, ms.COLLECTION, docs)
-    return dg.MaterializeResult(
-        metadata=result_metadata(
-            docs,
-            write,
-            where,
-            ["merchant_id", "hour_start", "transaction_count", "baseline_mean", "ratio"],
-        )
-    )
