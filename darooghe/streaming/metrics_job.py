@@ -129,30 +129,27 @@ def category_windows(tx: DataFrame) -> DataFrame:
     return _window_columns(agg)
 
 
-def commission_by_type(tx: DataFrame) -> DataFrame:
-    """Per commission type and minute: approved commission and count."""
+def _approved_commission(tx: DataFrame, window: str, by: str) -> DataFrame:
+    """Per `by` and tumbling `window`: commission and count of the approved transactions."""
     agg = (
         tx.where(F.col("status") == APPROVED)
-        .groupBy(F.window("event_time", "1 minute"), "commission_type")
+        .groupBy(F.window("event_time", window), by)
         .agg(
             F.sum("commission_amount").alias("total_commission"),
             F.count(F.lit(1)).alias("transaction_count"),
         )
     )
     return _window_columns(agg)
+
+
+def commission_by_type(tx: DataFrame) -> DataFrame:
+    """Per commission type and minute: approved commission and count."""
+    return _approved_commission(tx, "1 minute", "commission_type")
 
 
 def merchant_windows(tx: DataFrame) -> DataFrame:
     """Per merchant and 5-minute window: approved commission and count (ranked in foreachBatch)."""
-    agg = (
-        tx.where(F.col("status") == APPROVED)
-        .groupBy(F.window("event_time", "5 minutes"), "merchant_id")
-        .agg(
-            F.sum("commission_amount").alias("total_commission"),
-            F.count(F.lit(1)).alias("transaction_count"),
-        )
-    )
-    return _window_columns(agg)
+    return _approved_commission(tx, "5 minutes", "merchant_id")
 
 
 # --- metric values (plain Python on the collected rows of a batch) ------------------------------
