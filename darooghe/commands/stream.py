@@ -14,11 +14,10 @@ import argparse
 import sys
 import time
 
-from darooghe.config import ConfigError, load_settings
+from darooghe.config import load_settings
 from darooghe.streaming.options import (
     add_stream_arguments,
-    fraud_config_from_args,
-    metrics_config_from_args,
+    run_from_args,
 )
 from darooghe.streaming.service import JOBS, job_health, start_job, stop_job
 
@@ -59,27 +58,11 @@ def _log(message: str) -> None:
 
 
 def run_fraud(args) -> int:
-    from darooghe.streaming.fraud_job import run_fraud_job
-
-    try:
-        settings = load_settings()
-        cfg = fraud_config_from_args(args, settings)
-    except (ValueError, ConfigError) as exc:
-        print(f"darooghe stream fraud: {exc}", file=sys.stderr)
-        return 2
-    return run_fraud_job(cfg, settings, fresh=args.fresh, log=_log)
+    return run_from_args("fraud", args, log=_log)
 
 
 def run_metrics(args) -> int:
-    from darooghe.streaming.metrics_job import run_metrics_job
-
-    try:
-        settings = load_settings()
-        cfg = metrics_config_from_args(args, settings)
-    except (ValueError, ConfigError) as exc:
-        print(f"darooghe stream metrics: {exc}", file=sys.stderr)
-        return 2
-    return run_metrics_job(cfg, settings, fresh=args.fresh, log=_log)
+    return run_from_args("metrics", args, log=_log)
 
 
 def _selected(job: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -180,22 +181,29 @@ def _source(args):
     )
 
 
+def _job_fields(args, settings, job) -> dict:
+    """The configuration fields both jobs take from their shared arguments (`job` is the job's
+    module: its name and default work directory)."""
+    source = _source(args)
+    workdir = (args.checkpoint or job.default_workdir(settings, source, args.output)).resolve()
+    return {
+        "source": source,
+        "workdir": workdir,
+        "output": args.output,
+        "allowed_lateness_ms": args.allowed_lateness,
+        "trigger_seconds": args.trigger_seconds,
+        "progress_file": _progress_file(settings, job.JOB, args, workdir),
+    }
+
+
 def fraud_config_from_args(args, settings):
     from darooghe.streaming import fraud_job
     from darooghe.topics import FRAUD_ALERTS, FRAUD_DECISIONS, LATE_TRANSACTIONS
 
-    source = _source(args)
-    default = fraud_job.default_workdir(settings, source, args.output)
-    workdir = (args.checkpoint or default).resolve()
     return fraud_job.FraudJobConfig(
-        source=source,
-        workdir=workdir,
-        output=args.output,
-        allowed_lateness_ms=args.allowed_lateness,
+        **_job_fields(args, settings, fraud_job),
         profiles=args.profiles,
         profiles_refresh_s=args.profiles_refresh,
-        trigger_seconds=args.trigger_seconds,
-        progress_file=_progress_file(settings, fraud_job.JOB, args, workdir),
         alerts_topic=args.alerts_topic or FRAUD_ALERTS.name,
         late_topic=args.late_topic or LATE_TRANSACTIONS.name,
         decisions_topic=args.decisions_topic or FRAUD_DECISIONS.name,
@@ -207,15 +215,37 @@ def fraud_config_from_args(args, settings):
 def metrics_config_from_args(args, settings):
     from darooghe.streaming import metrics_job
 
-    source = _source(args)
-    default = metrics_job.default_workdir(settings, source, args.output)
-    workdir = (args.checkpoint or default).resolve()
+    since = args.since and args.source == "kafka"
     return metrics_job.MetricsJobConfig(
-        source=source,
-        workdir=workdir,
-        output=args.output,
-        allowed_lateness_ms=args.allowed_lateness,
-        trigger_seconds=args.trigger_seconds,
-        progress_file=_progress_file(settings, metrics_job.JOB, args, workdir),
-        since_ms=int(time.time() * 1000) - args.since if args.since and args.source == "kafka" else None,
+        **_job_fields(args, settings, metrics_job),
+        since_ms=int(time.time() * 1000) - args.since if since else None,
     )
+
+
+def run_from_args(job: str, args: argparse.Namespace, log=print) -> int:
+    """Run `job` ("fraud" or "metrics") with the configuration its arguments give; 2 (a usage
+    error, said on stderr) when the settings or the arguments are refused."""
+    from darooghe.config import ConfigError, load_settings
+
+    if job == "fraud":
+        from darooghe.streaming.fraud_job import run_fraud_job as run
+
+        make = fraud_config_from_args
+    else:
+        from darooghe.streaming.metrics_job import run_metrics_job as run
+
+        make = metrics_config_from_args
+    try:
+        settings = load_settings()
+        cfg = make(args, settings)
+    except (ValueError, ConfigError) as exc:
+        print(f"darooghe stream {job}: {exc}", file=sys.stderr)
+        return 2
+    return run(cfg, settings, fresh=args.fresh, log=log)
+
+
+def main(job: str, doc: str) -> int:
+    """The command line of a spark_apps/ script: the job's options, then `run_from_args`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_stream_arguments(parser, fraud=job == "fraud")
+    return run_from_args(job, parser.parse_args())
