@@ -134,6 +134,13 @@ def format_epoch_ms(ms: int) -> str:
     return format_timestamp(EPOCH + _dt.timedelta(milliseconds=ms))
 
 
+def parse_iso_ms(text: str) -> int:
+    """ISO-8601 text (`Z` or an offset; a time without a zone is UTC) as epoch milliseconds;
+    ValueError when it is no ISO-8601 time."""
+    moment = _dt.datetime.fromisoformat(text.strip())  # Python 3.11 reads the "Z" suffix
+    return epoch_ms(moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC))
+
+
 def epoch_ms(ts: _dt.datetime) -> int:
     """An aware datetime as epoch milliseconds (floor), the unit of Kafka record timestamps."""
     return (ts - EPOCH) // _MS

@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import fields
-from datetime import UTC, datetime
 
 from darooghe.fraud.ruleset import SEVERITIES, RuleSet, RuleSetError
-from darooghe.schema import FRAUD_RULES
+from darooghe.schema import FRAUD_RULES, parse_iso_ms
 
 #: Fields a change may not name: the version and its start are given by `set` itself.
 FIXED_FIELDS = ("version", "effective_from_ms")
@@ -92,14 +91,11 @@ def parse_time_ms(text: str) -> int:
     if value.lstrip("-").isdigit():
         return int(value)
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_iso_ms(value)
     except ValueError:
         raise RuleSetError(
             f"effective-from {text!r}: expected an ISO time (2026-03-23T10:00:00Z) or epoch ms"
         ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def next_version(

@@ -17,13 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 
 from darooghe.generator.engine import Engine
 from darooghe.generator.publishers import Publisher
-from darooghe.schema import format_epoch_ms
+from darooghe.schema import format_epoch_ms, parse_iso_ms
 
 HOUR_MS = 3_600_000
 LIVE_CHUNK_MS = 1_000
@@ -41,14 +40,11 @@ def parse_end(text: str | None, now_ms: int | None = None) -> int:
         now = int(time.time() * 1000) if now_ms is None else now_ms
         return now - now % HOUR_MS
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        return parse_iso_ms(text)
     except ValueError:
         raise WindowError(
             f"--end {text!r} is not an ISO-8601 time (expected e.g. 2026-03-23T00:00:00Z)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
 
 
 def history_chunk_ms(engine: Engine) -> int:
