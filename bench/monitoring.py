@@ -50,7 +50,7 @@ from bench.validator import preload, require_broker, validator_run
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import admin_client, ensure_topics
 from darooghe.services import prometheus
-from darooghe.services.process import ManagedProcess
+from darooghe.services.process import ManagedProcess, stop_group
 from darooghe.topics import Topic
 
 TARGET_RATIO = 0.95
@@ -366,11 +366,7 @@ def main() -> int:
     finally:
         restore_prometheus(s, prom)
         if job is not None and job.poll() is None:
-            os.killpg(job.pid, signal.SIGTERM)
-            try:
-                job.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(job.pid, signal.SIGKILL)
+            stop_group(job)
             with contextlib.suppress(OSError, ValueError):  # SIGKILL leaves it behind
                 if json.loads(fraud_registration(s).read_text()).get("pid") == job.pid:
                     fraud_registration(s).unlink()

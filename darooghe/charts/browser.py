@@ -21,7 +21,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from websockets.sync.client import connect
+
+from darooghe.services.process import stop_group
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 #: network, GPU and background services off: the page must work from disk alone
@@ -222,16 +223,7 @@ def _start(chromium: str, profile: Path, width: int, height: int) -> tuple[subpr
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the group of the browser this module started
-            proc.wait(10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(5)
+    stop_group(proc, 10)  # the group of the browser this module started
 
 
 class Page:

@@ -133,6 +133,21 @@ class ManagedProcess:
             return "(no log yet)"
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Stop a child started with `start_new_session=True` and everything it started (a Spark
+    driver's JVM, a browser's renderers): SIGTERM to its process group, SIGKILL after `timeout`."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+
+
 def reap(pid: int) -> None:
     """Collect `pid`'s exit status when it is a dead child of this process: a process that started
     a service and outlives it (a test session) would otherwise keep a zombie with that PID, and

@@ -15,7 +15,6 @@ appends them to `<home>/fault-figures.jsonl`.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from darooghe.fraud.txn import Txn
 from darooghe.kafka_io import consume_all, consumer_config
 from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
 from darooghe.services import cluster
-from darooghe.services.process import ManagedProcess, reap
+from darooghe.services.process import ManagedProcess, reap, stop_group
 from darooghe.validation.progress import consumer_group_lag, read_progress
 from darooghe_tests.test_validation_kafka import (
     _count,
@@ -280,13 +279,8 @@ class Run:
 
     def stop(self) -> None:
         for proc in (self.validator, self.fraud):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(30)
+            if proc is not None:
+                stop_group(proc)
 
     def finish(self) -> dict:
         """Stop the jobs, check every stage's counts, sink the alerts, return the figures.
