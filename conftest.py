@@ -57,12 +57,10 @@ def settings():
 @pytest.fixture(scope="session")
 def stack(settings):
     """The test stack (Kafka + PostgreSQL + FerretDB + topics), up for the whole session."""
-    from darooghe.services import stack as services
+    from darooghe.services.stack import running
 
-    services.up(settings)
-    yield settings
-    if os.environ.get("DAROOGHE_TEST_STOP_SERVICES") == "1":
-        services.down(settings)
+    with running(settings, stop_after=os.environ.get("DAROOGHE_TEST_STOP_SERVICES") == "1"):
+        yield settings
 
 
 @pytest.fixture(scope="session")

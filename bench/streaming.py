@@ -365,6 +365,24 @@ def main() -> int:
     return 0
 
 
+def feed_live(settings, args, names: dict, phase: int, tag: str):
+    """Produce --rate events for --seconds into the phase's live topic (seeded by the phase), or
+    into its raw topic through a validator with --with-validator; (send times, the validator)."""
+    validator = None
+    if args.with_validator:
+        raw, live = names[f"raw{phase}"], names[f"live{phase}"]
+        validator = start_validator(settings, raw, live, names["errors"], f"bench-{tag}-{phase}")
+    topic = names[f"raw{phase}"] if validator else names[f"live{phase}"]
+    sent = produce_live(settings, topic, args.rate, args.seconds, Events(seed=phase))
+    return sent, validator
+
+
+def latencies(records: list, sent: dict) -> list:
+    """Seconds from each transaction's send to the output record naming it."""
+    ids = [(ts, json.loads(v)["transaction_id"]) for ts, v in records]
+    return [ts - sent[tid] for ts, tid in ids if tid in sent]
+
+
 def measure(settings, args) -> dict | None:
     """Every figure of the module docstring on settings.spark_master; None when Kafka is down."""
     from darooghe.spark import spark_session
@@ -438,13 +456,7 @@ def measure(settings, args) -> dict | None:
         )
         run = start_fraud_query(spark, cfg, settings, log)
         wait_ready(run.query)
-        validator = None
-        if args.with_validator:
-            validator = start_validator(
-                settings, names["raw1"], names["live1"], names["errors"], f"bench-{tag}-1"
-            )
-        live = names["raw1"] if validator else names["live1"]
-        sent = produce_live(settings, live, args.rate, args.seconds, Events(seed=1))
+        sent, validator = feed_live(settings, args, names, 1, tag)
         replay = Events(seed=1)
         n_alerts = sum(replay.make(0)[3] for _ in range(int((WARMUP_S + args.seconds) * args.rate)))
         alerts = read_output(settings, names["alerts1"], n_alerts, timeout=60)
@@ -453,10 +465,8 @@ def measure(settings, args) -> dict | None:
         run.close()
         if validator:
             stop_validator(validator)
-        ids = [(ts, json.loads(v)["transaction_id"]) for ts, v in alerts]
-        lat = [ts - sent[tid] for ts, tid in ids if tid in sent]
         results["fraud_latency"] = {
-            **percentiles(lat),
+            **percentiles(latencies(alerts, sent)),
             "alerts": len(alerts),
             "expected_alerts": n_alerts,
             **batch_durations(live_batches),
@@ -477,22 +487,14 @@ def measure(settings, args) -> dict | None:
             spark, settings, names["live2"], names["copy2"], work / "pass2", args.trigger_seconds
         )
         wait_ready(q)
-        validator = None
-        if args.with_validator:
-            validator = start_validator(
-                settings, names["raw2"], names["live2"], names["errors"], f"bench-{tag}-2"
-            )
-        live = names["raw2"] if validator else names["live2"]
-        sent = produce_live(settings, live, args.rate, args.seconds, Events(seed=2))
+        sent, validator = feed_live(settings, args, names, 2, tag)
         copies = read_output(
             settings, names["copy2"], int((WARMUP_S + args.seconds) * args.rate), timeout=60
         )
         stop_between_batches(q)
         if validator:
             stop_validator(validator)
-        ids = [(ts, json.loads(v)["transaction_id"]) for ts, v in copies]
-        lat = [ts - sent[tid] for ts, tid in ids if tid in sent]
-        results["passthrough_latency"] = percentiles(lat)
+        results["passthrough_latency"] = percentiles(latencies(copies, sent))
         print(f"passthrough latency at {args.rate}/s: {results['passthrough_latency']}", flush=True)
 
         # 3. sustained rates on one backlog

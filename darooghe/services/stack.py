@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pymongo import MongoClient
@@ -270,6 +271,18 @@ def down(settings: Settings | None = None, log: Callable[[str], None] = print) -
                 log(f"{name}: stopped")
             else:
                 log(f"{name}: not running")
+
+
+@contextmanager
+def running(settings: Settings, stop_after: bool = False) -> Iterator[Settings]:
+    """The stack up for a block (a test session): started when it is not, stopped at the end only
+    when `stop_after` (parallel runs on one home share the stack)."""
+    up(settings)
+    try:
+        yield settings
+    finally:
+        if stop_after:
+            down(settings)
 
 
 def status(settings: Settings | None = None) -> list[Health]:

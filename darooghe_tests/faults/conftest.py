@@ -53,9 +53,8 @@ def settings():
 
 @pytest.fixture(scope="session")
 def stack(settings):
-    from darooghe.services import stack as services
+    """The cluster stack, a fixture of its own so its session cache holds these settings."""
+    from darooghe.services.stack import running
 
-    services.up(settings)
-    yield settings
-    if os.environ.get("DAROOGHE_TEST_STOP_SERVICES") == "1":
-        services.down(settings)
+    with running(settings, stop_after=os.environ.get("DAROOGHE_TEST_STOP_SERVICES") == "1"):
+        yield settings
