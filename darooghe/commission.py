@@ -71,17 +71,24 @@ def tiered_rate_bp(amount: int) -> int:
     return TIERED_HIGH_BP
 
 
-def commission(commission_type: str, amount: int) -> int:
-    """Commission in IRR collected by Darooghe on `amount` under `commission_type`."""
+def _commission_bp(commission_type: str, amount, lit, progressive, tiered_rate):
+    """The commission in rial-basis-points (before rounding) of each structure, written once for
+    Python ints and for Spark Columns: `lit`, `progressive` and `tiered_rate` are the kind's own."""
     if commission_type == "flat":
-        return round_half_up(amount * FLAT_BP, BP)
+        return amount * lit(FLAT_BP)
     if commission_type == "progressive":
-        return round_half_up(progressive_bp_amount(amount), BP)
+        return progressive(amount)
     if commission_type == "tiered":
-        return round_half_up(amount * tiered_rate_bp(amount), BP)
+        return amount * tiered_rate(amount)
     raise ValueError(
         f"commission_type {commission_type!r} is not one of {', '.join(COMMISSION_TYPES)}"
     )
+
+
+def commission(commission_type: str, amount: int) -> int:
+    """Commission in IRR collected by Darooghe on `amount` under `commission_type`."""
+    numerator = _commission_bp(commission_type, amount, int, progressive_bp_amount, tiered_rate_bp)
+    return round_half_up(numerator, BP)
 
 
 def vat(amount: int) -> int:
@@ -136,16 +143,10 @@ def commission_column(commission_type: str, amount):
     """Spark Column: the commission of `amount` (a long Column) under a fixed `commission_type`."""
     from pyspark.sql import functions as F
 
-    amount = amount.cast("long")
-    if commission_type == "flat":
-        return _round_half_up_column(amount * F.lit(FLAT_BP), BP)
-    if commission_type == "progressive":
-        return _round_half_up_column(_progressive_bp_column(amount), BP)
-    if commission_type == "tiered":
-        return _round_half_up_column(amount * _tiered_rate_column(amount), BP)
-    raise ValueError(
-        f"commission_type {commission_type!r} is not one of {', '.join(COMMISSION_TYPES)}"
+    numerator = _commission_bp(
+        commission_type, amount.cast("long"), F.lit, _progressive_bp_column, _tiered_rate_column
     )
+    return _round_half_up_column(numerator, BP)
 
 
 def commission_column_by_type(commission_type, amount):
