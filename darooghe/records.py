@@ -51,14 +51,23 @@ def decode_bytes(data: bytes | None) -> str | None:
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+def json_object(
+    text: str | bytes, where: str, error: type[Exception] = ValueError, what: str = ""
+) -> dict:
+    """`text` parsed as a JSON object, else `error` naming `where` (and `what` was parsed: "value
+    is ") and the problem."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: {what}not JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise error(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
 def parse_record(line: str, where: str = "<record>") -> Record:
     """Parse one JSONL line; `where` (e.g. "file.jsonl:12") names the input in errors."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordFileError(f"{where}: not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(obj, dict):
-        raise RecordFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    obj = json_object(line, where, RecordFileError)
     missing = [k for k in ("value", "timestamp") if k not in obj]
     if missing:
         raise RecordFileError(f"{where}: missing field(s) {', '.join(missing)}")

@@ -22,6 +22,7 @@ from typing import ClassVar
 
 from darooghe import mongo_collections as mc
 from darooghe.config import Settings, load_settings
+from darooghe.records import json_object
 
 PROFILES_COLLECTION = mc.CUSTOMER_PROFILES
 
@@ -51,12 +52,7 @@ def load_profiles_file(path: str | Path) -> dict[str, float]:
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ProfilesError(f"{where}: not JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ProfilesError(f"{where}: expected an object, got {type(obj).__name__}")
+            obj = json_object(line, where, ProfilesError)
             cid, avg = _average(where, obj.get("customer_id"), obj.get("avg_amount"))
             averages[cid] = avg
     return averages

@@ -10,7 +10,6 @@ holds the sink (lock.py).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from darooghe.kafka_io import CHUNK_BYTES, CHUNK_RECORDS, message_to_record, rea
 from darooghe.kafka_to_mongo.dead_letters import DeadLetters
 from darooghe.kafka_to_mongo.lock import sink_lease
 from darooghe.mongo_write import replace_by_id
-from darooghe.records import Record
+from darooghe.records import Record, json_object
 
 __all__ = ["CHUNK_BYTES", "CHUNK_RECORDS"]  # re-exported: the sinks' default chunk bounds
 
@@ -247,13 +246,7 @@ def check_storable(value: object, where: str, path: str = "") -> None:
 def record_object(topic: str, record: Record) -> tuple[str, dict]:
     """A record's JSON object value and where it came from, or SinkRecordError naming the record."""
     where = f"{topic} partition {record.partition} offset {record.offset}"
-    try:
-        value = json.loads(record.value)
-    except json.JSONDecodeError as exc:
-        raise SinkRecordError(f"{where}: value is not JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise SinkRecordError(f"{where}: expected a JSON object, got {type(value).__name__}")
-    return where, value
+    return where, json_object(record.value, where, SinkRecordError, what="value is ")
 
 
 def write_replacements(db: Database, collection: str, documents: list[dict]) -> int:
