@@ -120,16 +120,7 @@ def write_cluster_config(s: Settings, node: int) -> Path:
 
 def format_cluster_node_if_needed(s: Settings, node: int, config: Path, log_file: Path) -> bool:
     """Format node `node`'s log directory on first start (one cluster id for the three)."""
-    data = node_dir(s, node) / "data"
-    if (data / "meta.properties").exists():
-        return False
-    data.mkdir(parents=True, exist_ok=True)
-    cmd = java_command(s, STORAGE_TOOL, "format", f"--cluster-id={cluster_id(s)}", f"--config={config}")
-    with log_file.open("ab") as log:
-        done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"kafka node {node}: storage format failed (exit {done.returncode}); see {log_file}")
-    return True
+    return _format_if_needed(s, node_dir(s, node) / "data", config, log_file, f"kafka node {node}")
 
 
 def java_command(s: Settings, main_class: str, *args: str) -> list[str]:
@@ -172,12 +163,17 @@ def cluster_id(s: Settings) -> str:
 
 def format_storage_if_needed(s: Settings, config: Path, log_file: Path) -> bool:
     """Format the KRaft log directory on first start. Returns True when it formatted."""
-    if (s.kafka_data_dir / "meta.properties").exists():
+    return _format_if_needed(s, s.kafka_data_dir, config, log_file, "kafka")
+
+
+def _format_if_needed(s: Settings, data: Path, config: Path, log_file: Path, what: str) -> bool:
+    """Run Kafka's StorageTool on `data` unless it holds a formatted log directory already."""
+    if (data / "meta.properties").exists():
         return False
-    s.kafka_data_dir.mkdir(parents=True, exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     cmd = java_command(s, STORAGE_TOOL, "format", f"--cluster-id={cluster_id(s)}", f"--config={config}")
     with log_file.open("ab") as log:
         done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"kafka storage format failed (exit {done.returncode}); see {log_file}")
+        raise RuntimeError(f"{what}: storage format failed (exit {done.returncode}); see {log_file}")
     return True
