@@ -49,17 +49,17 @@ FRAUD_ALERTS_COLLECTION = dg.AssetKey(mc.FRAUD_ALERTS)
 FRAUD_DECISIONS_COLLECTION = dg.AssetKey(mc.FRAUD_DECISIONS)
 ERROR_SUMMARY_COLLECTION = dg.AssetKey(mc.ERROR_SUMMARY)
 
-# Sinks of the real-time layer's live metrics (issue 7): asset key = collection name.
+# Sinks of the real-time layer's live metrics: asset key = collection name.
 LIVE_CATEGORY_VOLUME = dg.AssetKey(mc.LIVE_CATEGORY_VOLUME)
 LIVE_COMMISSION_BY_TYPE = dg.AssetKey(mc.LIVE_COMMISSION_BY_TYPE)
 LIVE_COMMISSION_RATIO = dg.AssetKey(mc.LIVE_COMMISSION_RATIO)
 LIVE_TOP_MERCHANTS = dg.AssetKey(mc.LIVE_TOP_MERCHANTS)
-# Charts (issue 7): one asset per chart under ["charts", <chart name>], and the dashboard page.
+# Charts: one asset per chart under ["charts", <chart name>], and the dashboard page.
 CHARTS_PREFIX = "charts"
 DASHBOARD = dg.AssetKey([CHARTS_PREFIX, "dashboard"])
-# The generator's history window written into the transactions topic (issue 3).
+# The generator's history window written into the transactions topic.
 HISTORICAL_BACKFILL = dg.AssetKey("historical_backfill")
-# The batch layer (issue 6): more MongoDB collections (asset key = collection name) and its jobs.
+# The batch layer: more MongoDB collections (asset key = collection name) and its jobs.
 COMMISSION_MODELS = dg.AssetKey(mc.COMMISSION_MODELS)
 COMMISSION_RECOMMENDATIONS = dg.AssetKey(mc.COMMISSION_RECOMMENDATIONS)
 TEMPORAL_PATTERNS = dg.AssetKey(mc.TEMPORAL_PATTERNS)

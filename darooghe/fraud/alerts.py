@@ -1,4 +1,4 @@
-"""The fraud alert published on `darooghe.fraud_alerts` (contract in SPEC section 4).
+"""The fraud alert published on `darooghe.fraud_alerts`.
 
 `alert_id` is a hash of rule and transaction_id only, so a replay, a restarted batch or a second
 detector produces the same id for the same finding and sinks deduplicate on it. `detected_at` is

@@ -1,4 +1,4 @@
-"""The three fraud rules of SPEC section 4: thresholds, predicates, evidence and severity.
+"""The three fraud rules: thresholds, predicates, evidence and severity.
 
 One small class per rule, read top to bottom (the habit of Flink's FraudDetector): the logic, the
 evidence and the severity. The *numbers* (windows, limits, the factor, an on/off switch) are data:

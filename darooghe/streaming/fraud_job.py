@@ -1,4 +1,4 @@
-"""The fraud detection streaming query: valid transactions in, fraud alerts out (SPEC section 4).
+"""The fraud detection streaming query: valid transactions in, fraud alerts out.
 
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
       -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per

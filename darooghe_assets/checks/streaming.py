@@ -47,21 +47,14 @@ def health_metadata(health: dict) -> dict:
 def evaluate_health(health: dict, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
     meta = health_metadata(health)
     status = health["status"]
-    if status in ("dead", "stalled", "failed"):
+    if status != "running":  # down on its own is an error; stopped or starting, a warning
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=CHECK_NAME,
             passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata=meta,
-            description=f"{health['job']} is {status}",
-        )
-    if status != "running":
-        return dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=CHECK_NAME,
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR
+            if status in ("dead", "stalled", "failed")
+            else dg.AssetCheckSeverity.WARN,
             metadata=meta,
             description=f"{health['job']} is {status}",
         )
