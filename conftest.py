@@ -63,6 +63,27 @@ def stack(settings):
         yield settings
 
 
+@pytest.fixture(scope="module")
+def scratch_db(stack):
+    """A database of the module's own on the test stack, dropped after the module."""
+    from darooghe_tests.chart_seed import scratch_database
+
+    with scratch_database(stack) as db:
+        yield db
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    """A DAROOGHE_HOME of the test's own, so the PID, progress and enabled files it writes touch
+    nothing else."""
+    from darooghe.config import load_settings
+
+    monkeypatch.setenv("DAROOGHE_HOME", str(tmp_path / "home"))
+    settings = load_settings()
+    settings.run_dir.mkdir(parents=True)
+    return settings
+
+
 @pytest.fixture(scope="session")
 def spark(settings):
     """One Spark session per test run (starting one costs seconds)."""

@@ -15,14 +15,7 @@ from darooghe.charts.dashboard import DASHBOARD
 from darooghe_assets import constants as c
 from darooghe_assets.assets.charts import COLLECTION_KEYS, chart_assets, chart_key, dashboard
 from darooghe_assets.resources import MongoResource, SettingsResource
-from darooghe_tests.chart_seed import assert_real_picture, scratch_database, seed
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
-
+from darooghe_tests.chart_seed import assert_real_picture, seed
 
 CHART_KEYS = [chart_key(spec.name) for spec in catalog.CHARTS]
 _INLINE_PNG = re.compile(r"^!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$")

@@ -31,14 +31,6 @@ from darooghe_assets.sensors.kafka_to_mongo import (
     kafka_sink_sensor,
     live_metrics_sink_sensor,
 )
-from darooghe_tests.chart_seed import scratch_database
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
-
 
 T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
 

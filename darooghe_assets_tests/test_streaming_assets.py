@@ -120,15 +120,6 @@ def test_fraud_alerts_sink_upserts_by_alert_id(stack, mongo_db, unique_topic):
 # --- the watch sensor -------------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    """A DAROOGHE_HOME of the test's own, so fake PID/progress files touch nothing else."""
-    monkeypatch.setenv("DAROOGHE_HOME", str(tmp_path / "home"))
-    settings = load_settings()
-    settings.run_dir.mkdir(parents=True)
-    return settings
-
-
 def fake_running(settings, pid: int, **progress) -> None:
     (settings.run_dir / f"{JOBS['fraud']}.pid").write_text(f"{pid}\n")
     write_json_atomic(

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from darooghe.commission import commission, vat
@@ -150,3 +154,47 @@ def run_file_metrics(spark, cfg, settings) -> None:
             if q.isActive:
                 q.stop()
         run.close()
+
+
+def run_file_fraud(spark, cfg, settings):
+    """Run the fraud query of a file source to the end; its error fails the test. The run (its
+    counters) is returned."""
+    from darooghe.streaming.fraud_job import start_fraud_query  # Spark only when used
+
+    run = start_fraud_query(spark, cfg, settings, log=print)
+    try:
+        run.query.awaitTermination(600)
+        assert run.query.exception() is None, run.query.exception()
+    finally:
+        if run.query.isActive:
+            run.query.stop()
+        run.close()
+    return run
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def committed_batches(checkpoint: Path) -> list[int]:
+    """The micro-batch ids a streaming query's checkpoint has committed."""
+    commits = checkpoint / "commits"
+    return sorted(int(p.name) for p in commits.glob("[0-9]*")) if commits.exists() else []
+
+
+def kill_after_batches(cmd: list[str], checkpoint: Path, batches: int, log: Path) -> list[int]:
+    """Run the job `cmd` (its output to `log`) until its checkpoint has committed `batches`
+    micro-batches (at most 300 s), then SIGKILL it, driver and JVM; the batches committed."""
+    with log.open("w") as out:
+        job = subprocess.Popen(
+            cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 300
+        try:
+            while time.monotonic() < deadline and job.poll() is None:
+                if len(committed_batches(checkpoint)) >= batches:
+                    break
+                time.sleep(0.1)
+        finally:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait(30)
+    return committed_batches(checkpoint)

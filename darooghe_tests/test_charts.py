@@ -17,16 +17,8 @@ from darooghe_tests.chart_seed import (
     assert_real_picture,
     chart_documents,
     rollups,
-    scratch_database,
     seed,
 )
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
-
 
 CHART_NAMES = [spec.name for spec in catalog.CHARTS]
 

@@ -12,14 +12,7 @@ from plotly.offline import get_plotlyjs
 from darooghe.charts import catalog
 from darooghe.charts.browser import BrowserError, find_chromium, inspect_page
 from darooghe.charts.dashboard import DASHBOARD, build_dashboard
-from darooghe_tests.chart_seed import assert_real_picture, scratch_database, seed
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
-
+from darooghe_tests.chart_seed import assert_real_picture, seed
 
 CHART_NAMES = [spec.name for spec in catalog.CHARTS]
 needs_chromium = pytest.mark.skipif(

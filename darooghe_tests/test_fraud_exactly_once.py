@@ -4,9 +4,7 @@ replayed batch id (a driver killed after the sink's commit, before Spark's) comm
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -20,11 +18,13 @@ from darooghe.fraud.alerts import alert_id
 from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.reference import reference_findings
 from darooghe.kafka_io import consume_all, produce_records
+from darooghe.services.process import stop_group
 from darooghe.streaming.publishers import TransactionalTopicPublisher, transactional_id_for
 from darooghe_tests.fraud_streams import (
     MIN,
     deliver_out_of_order,
     kafka_record_of,
+    kill_after_batches,
     random_stream,
 )
 
@@ -94,24 +94,7 @@ def test_driver_killed_mid_stream_alerts_exactly_once(stack, unique_topic, tmp_p
         "--trigger-seconds", "0.5",
     ]  # fmt: skip
     commits = work / "checkpoint" / "commits"
-
-    def committed_batches() -> list[int]:
-        return sorted(int(p.name) for p in commits.glob("[0-9]*")) if commits.exists() else []
-
-    with (tmp_path / "first.log").open("w") as log:
-        first = subprocess.Popen(
-            cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 300
-        try:
-            while time.monotonic() < deadline and first.poll() is None:
-                if len(committed_batches()) >= 5:
-                    break
-                time.sleep(0.1)
-        finally:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(30)
-    done = committed_batches()
+    done = kill_after_batches(cmd, work / "checkpoint", 5, tmp_path / "first.log")
     assert 5 <= len(done) < 15, f"kill did not land mid-stream ({done})\n" + (
         tmp_path / "first.log"
     ).read_text()[-3000:]
@@ -135,9 +118,7 @@ def test_driver_killed_mid_stream_alerts_exactly_once(stack, unique_topic, tmp_p
                 time.sleep(2)
             time.sleep(3)  # a duplicate would come with the next batches
         finally:
-            if second.poll() is None:
-                os.killpg(second.pid, signal.SIGTERM)
-            second.wait(60)
+            stop_group(second)
     log_text = (tmp_path / "second.log").read_text()
     assert f"alerts committed up to batch {done[-1]}" in log_text, log_text[-3000:]
     got = Counter(json.loads(v)["alert_id"] for v in committed_values(alerts, stack))

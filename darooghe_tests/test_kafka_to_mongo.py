@@ -16,14 +16,6 @@ from darooghe.kafka_to_mongo import error_summary, live_metrics, loop
 from darooghe.records import Record
 from darooghe.schema import EPOCH, format_timestamp
 from darooghe.streaming import metric_contract
-from darooghe_tests.chart_seed import scratch_database
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
-
 
 VOLUME = topics.METRICS_CATEGORY_VOLUME.name
 TOP = topics.METRICS_TOP_MERCHANTS.name

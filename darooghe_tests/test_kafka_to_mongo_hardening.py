@@ -26,18 +26,11 @@ from darooghe.kafka_to_mongo.dead_letters import (
 from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
 from darooghe.kafka_to_mongo.lock import SinkBusyError, sink_lease
 from darooghe.schema import format_timestamp
-from darooghe_tests.chart_seed import scratch_database
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
 VOLUME = topics.METRICS_CATEGORY_VOLUME.name
-
-
-@pytest.fixture(scope="module")
-def scratch_db(stack):
-    with scratch_database(stack) as db:
-        yield db
 
 
 @pytest.fixture()

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from darooghe.config import load_settings
 from darooghe.services.process import ManagedProcess
 from darooghe.streaming import service
 from darooghe.streaming.progress import progress_path, write_json_atomic
@@ -21,15 +20,6 @@ from darooghe.streaming.service import (
     restart_reason,
     start_job,
 )
-
-
-@pytest.fixture()
-def home(tmp_path, monkeypatch):
-    """A DAROOGHE_HOME of the test's own, so PID and enabled files touch nothing else."""
-    monkeypatch.setenv("DAROOGHE_HOME", str(tmp_path / "home"))
-    settings = load_settings()
-    settings.run_dir.mkdir(parents=True)
-    return settings
 
 
 def _wait_dead(settings, job: str, timeout: float = 120.0) -> None:

@@ -17,7 +17,7 @@ import pytest
 from darooghe.fraud.profiles import write_profiles_file
 from darooghe.fraud.txn import Txn
 from darooghe.records import write_record_file
-from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query
+from darooghe.streaming.fraud_job import FraudJobConfig
 from darooghe.streaming.metrics_job import MetricsJobConfig
 from darooghe.streaming.publishers import side_output_path
 from darooghe.streaming.sources import SourceConfig
@@ -29,6 +29,7 @@ from darooghe_tests.fraud_streams import (
     TEHRAN,
     read_json_lines,
     record_of,
+    run_file_fraud,
     run_file_metrics,
 )
 
@@ -79,14 +80,7 @@ def _fraud(spark, settings, tmp: Path, batches) -> set[tuple[str, str]]:
         profiles=profiles,
         progress_file=tmp / "progress.json",
     )
-    run = start_fraud_query(spark, cfg, settings, log=print)
-    try:
-        run.query.awaitTermination(600)
-        assert run.query.exception() is None, run.query.exception()
-    finally:
-        if run.query.isActive:
-            run.query.stop()
-        run.close()
+    run_file_fraud(spark, cfg, settings)
     return {(a["rule"], a["transaction_id"]) for a in read_json_lines(cfg.output)}
 
 

@@ -32,6 +32,7 @@ from darooghe_tests.fraud_streams import (
     TEHRAN,
     chunks,
     read_json_lines,
+    run_file_fraud,
     txn,
     write_batches,
 )
@@ -55,14 +56,7 @@ def run_file_mode(
         profiles=profiles,
         progress_file=tmp_path / "progress.json",
     )
-    run = start_fraud_query(spark, cfg, settings, log=lambda m: print(m))
-    try:
-        run.query.awaitTermination(600)
-        assert run.query.exception() is None, run.query.exception()
-    finally:
-        if run.query.isActive:
-            run.query.stop()
-        run.close()
+    run = run_file_fraud(spark, cfg, settings)
     return read_json_lines(out), run.counters, cfg.workdir
 
 
@@ -241,11 +235,11 @@ def test_generated_stream_out_of_order_equals_reference_and_labels(spark, settin
 def test_killed_mid_stream_resumes_from_checkpoint(settings, tmp_path):
     """SIGKILL the job (driver and JVM) after a few micro-batches, run it again: the distinct
     alert ids equal the reference set (the sink is at-least-once, ids make duplicates harmless)."""
-    import os
-    import signal
-    import time
-
-    from darooghe_tests.fraud_streams import deliver_out_of_order, random_stream
+    from darooghe_tests.fraud_streams import (
+        deliver_out_of_order,
+        kill_after_batches,
+        random_stream,
+    )
 
     rng = random.Random(21)
     txns = random_stream(rng, customers=8, n=600, span_ms=30 * MIN)
@@ -271,22 +265,7 @@ def test_killed_mid_stream_resumes_from_checkpoint(settings, tmp_path):
         "--profiles",
         str(tmp_path / "profiles.jsonl"),
     ]
-    commits = work / "checkpoint" / "commits"
-    with (tmp_path / "first.log").open("w") as log:
-        first = subprocess.Popen(
-            cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        deadline = time.monotonic() + 300
-        try:
-            while time.monotonic() < deadline and first.poll() is None:
-                done = [p for p in commits.glob("[0-9]*")] if commits.exists() else []
-                if len(done) >= 4:
-                    break
-                time.sleep(0.1)
-        finally:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(30)
-    killed_after = len(list(commits.glob("[0-9]*")))
+    killed_after = len(kill_after_batches(cmd, work / "checkpoint", 4, tmp_path / "first.log"))
     assert 4 <= killed_after < 14, (
         f"kill did not land mid-stream ({killed_after} batches committed)"
     )

@@ -60,8 +60,11 @@ def make_samples(n: int, seed: int, invalid_share: float = 0.2) -> list[Sample]:
     return samples(n, now - n * 10, invalid_share=invalid_share, seed=seed, spacing_ms=10)
 
 
-def produce(settings, topic: str, batch: list[Sample]) -> dict[tuple[int, int], Sample]:
-    """Produce samples (expected codes as the label header); (partition, offset) -> sample."""
+def produce(
+    settings, topic: str, batch: list[Sample], flush_s: float = 60
+) -> dict[tuple[int, int], Sample]:
+    """Produce samples (expected codes as the label header); (partition, offset) -> sample.
+    `flush_s` bounds the wait for every delivery (the fault suite waits out a broker fault)."""
     producer = Producer(producer_config(settings))
     placed: dict[tuple[int, int], Sample] = {}
     failed = []
@@ -83,7 +86,8 @@ def produce(settings, topic: str, batch: list[Sample]) -> dict[tuple[int, int], 
             topic, s.value, s.key, timestamp=s.timestamp, headers=headers, on_delivery=delivered(s)
         )
         producer.poll(0)
-    assert producer.flush(60) == 0 and not failed, failed
+    remaining = producer.flush(flush_s)
+    assert remaining == 0 and not failed, (remaining, failed[:3])
     return placed
 
 

@@ -51,35 +51,10 @@ FLUSH_S = 240
 
 
 def produce(settings: Settings, topic: str, batch: list) -> dict:
-    """As test_validation_kafka.produce (samples with their expected codes as the label header;
-    (partition, offset) -> sample), with FLUSH_S to wait out a broker fault."""
-    from confluent_kafka import Producer
+    """test_validation_kafka.produce, waiting up to FLUSH_S for deliveries (a broker fault)."""
+    from darooghe_tests.test_validation_kafka import produce as produce_samples
 
-    from darooghe.kafka_io import producer_config
-    from darooghe.topics import LABEL_HEADER
-
-    producer = Producer(producer_config(settings))
-    placed: dict = {}
-    failed: list = []
-
-    def delivered(sample):
-        def cb(err, msg):
-            if err is not None:
-                failed.append(err)
-            else:
-                placed[(msg.partition(), msg.offset())] = sample
-
-        return cb
-
-    for s in batch:
-        headers = [(LABEL_HEADER, ",".join(s.expected_codes).encode())] if s.expected_codes else None
-        producer.produce(
-            topic, s.value, s.key, timestamp=s.timestamp, headers=headers, on_delivery=delivered(s)
-        )
-        producer.poll(0)
-    remaining = producer.flush(FLUSH_S)
-    assert remaining == 0 and not failed, (remaining, failed[:3])
-    return placed
+    return produce_samples(settings, topic, batch, flush_s=FLUSH_S)
 #: The customers with a profile (average amount): their large payments are amount anomalies.
 AVERAGES = {f"cust_{i}": 400_000.0 for i in range(0, 1000, 7)}
 
