@@ -7,7 +7,6 @@ the shared test stack's real topics are left alone.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -31,8 +30,7 @@ from darooghe_assets.sensors.kafka_to_mongo import (
     kafka_sink_sensor,
     live_metrics_sink_sensor,
 )
-
-T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
+from darooghe_tests.metric_values import T0, volume_value
 
 
 def _produce(settings, topic: str, values: list[dict]) -> None:
@@ -43,15 +41,7 @@ def _produce(settings, topic: str, values: list[dict]) -> None:
 
 
 def _volume(minute: int) -> dict:
-    start = T0 + timedelta(minutes=minute)
-    return {
-        "window_start": format_timestamp(start),
-        "window_end": format_timestamp(start + timedelta(minutes=1)),
-        "merchant_category": "retail",
-        "transaction_count": 3,
-        "total_amount": 3000,
-        "metric_id": f"m{minute}",
-    }
+    return volume_value(minute, metric_id=f"m{minute}")
 
 
 def _kafka(settings) -> KafkaResource:

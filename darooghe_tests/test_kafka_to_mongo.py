@@ -16,10 +16,10 @@ from darooghe.kafka_to_mongo import error_summary, live_metrics, loop
 from darooghe.records import Record
 from darooghe.schema import EPOCH, format_timestamp
 from darooghe.streaming import metric_contract
+from darooghe_tests.metric_values import T0, volume_value
 
 VOLUME = topics.METRICS_CATEGORY_VOLUME.name
 TOP = topics.METRICS_TOP_MERCHANTS.name
-T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
 
 
 def _record(value: dict | str, offset: int = 0, timestamp: int = 0) -> Record:
@@ -28,17 +28,7 @@ def _record(value: dict | str, offset: int = 0, timestamp: int = 0) -> Record:
 
 
 def _volume(minute: int, category: str, count: int, metric_id: str | None = None) -> dict:
-    start = T0 + timedelta(minutes=minute)
-    value = {
-        "window_start": format_timestamp(start),
-        "window_end": format_timestamp(start + timedelta(minutes=1)),
-        "merchant_category": category,
-        "transaction_count": count,
-        "total_amount": count * 1000,
-    }
-    if metric_id:
-        value["metric_id"] = metric_id
-    return value
+    return volume_value(minute, category, count, metric_id)
 
 
 def _top(window: int, merchant: str, commission: int, rank: int) -> dict:

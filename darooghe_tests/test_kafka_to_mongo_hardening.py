@@ -26,10 +26,10 @@ from darooghe.kafka_to_mongo.dead_letters import (
 from darooghe.kafka_to_mongo.fraud_alerts import sink_fraud_alerts
 from darooghe.kafka_to_mongo.lock import SinkBusyError, sink_lease
 from darooghe.schema import format_timestamp
+from darooghe_tests.metric_values import T0, volume_value
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 3, 23, 14, 0, tzinfo=UTC)
 VOLUME = topics.METRICS_CATEGORY_VOLUME.name
 
 
@@ -64,16 +64,7 @@ def _read_all(settings, topic: str) -> list:
 
 
 def _volume(minute: int, **extra) -> dict:
-    start = T0 + timedelta(minutes=minute)
-    return {
-        "window_start": format_timestamp(start),
-        "window_end": format_timestamp(start + timedelta(minutes=1)),
-        "merchant_category": "retail",
-        "transaction_count": 3,
-        "total_amount": 3000,
-        "metric_id": f"v{minute}",
-        **extra,
-    }
+    return volume_value(minute, metric_id=f"v{minute}", **extra)
 
 
 def _headers(message) -> dict[str, str]:

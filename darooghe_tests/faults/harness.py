@@ -181,6 +181,16 @@ class Run:
             self.fraud_cmd(), cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    def start_stream(self) -> None:
+        """The validator and the fraud job running on a stream in progress: a first burst, the
+        job's first micro-batch, then the rest produced as a stream and a second batch done."""
+        self.start_validator()
+        self.start_fraud()
+        self.produce_now(200)
+        self.wait_fraud_batches(1)
+        self.start_producing(skip=200)
+        self.wait_fraud_batches(2)
+
     def fraud_batches(self) -> int:
         commits = self.workdir / "fraud" / "checkpoint" / "commits"
         return len(list(commits.glob("[0-9]*"))) if commits.exists() else 0

@@ -23,12 +23,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 def test_sigkill_the_partition_leader_mid_stream_then_restart(stack, pipeline, tmp_path):
     run = Run(stack, pipeline, tmp_path, "1-leader-broker-sigkill", seed=31)
     try:
-        run.start_validator()
-        run.start_fraud()
-        run.produce_now(200)
-        run.wait_fraud_batches(1)
-        run.start_producing(skip=200)
-        run.wait_fraud_batches(2)
+        run.start_stream()
         node = leader_of(stack, pipeline["valid"], 0)
         batches = run.fraud_batches()
         killed = time.monotonic()

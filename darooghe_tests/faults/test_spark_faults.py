@@ -21,19 +21,10 @@ from darooghe_tests.faults.harness import Run, kill_tree
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 
-def _start_stream(run: Run) -> None:
-    run.start_validator()
-    run.start_fraud()
-    run.produce_now(200)
-    run.wait_fraud_batches(1)
-    run.start_producing(skip=200)
-    run.wait_fraud_batches(2)
-
-
 def test_sigkill_a_spark_worker_during_the_fraud_job(stack, pipeline, tmp_path):
     run = Run(stack, pipeline, tmp_path, "2-spark-worker-sigkill", seed=32)
     try:
-        _start_stream(run)
+        run.start_stream()
         worker = ManagedProcess("spark-worker-1", stack)
         executors = [
             e for e in spark_standalone.master_state(stack).get("workers", []) if e["coresused"]
@@ -65,7 +56,7 @@ def test_sigkill_a_spark_worker_during_the_fraud_job(stack, pipeline, tmp_path):
 def test_sigkill_the_fraud_driver_then_resume_from_checkpoint(stack, pipeline, tmp_path):
     run = Run(stack, pipeline, tmp_path, "3-fraud-driver-sigkill", seed=33)
     try:
-        _start_stream(run)
+        run.start_stream()
         assert run.fraud is not None
         batches = run.fraud_batches()
         killed = time.monotonic()
