@@ -272,17 +272,6 @@ class FraudRun:
         self.spark.streams.removeListener(self.listener)
 
 
-def decider(cfg: FraudJobConfig, settings: Settings) -> BatchDecider:
-    """Decisions scored with the rule history: the rule-set topic in Kafka mode (re-read every
-    30 s), the default history for a file replay (which needs no broker)."""
-    from darooghe.fraud.rule_store import load_rule_history
-    from darooghe.fraud.ruleset import DEFAULT_HISTORY
-
-    if cfg.output is not None:
-        return BatchDecider(lambda: DEFAULT_HISTORY)
-    return BatchDecider(lambda: load_rule_history(settings))
-
-
 def start_fraud_query(
     spark: SparkSession, cfg: FraudJobConfig, settings: Settings, log=print
 ) -> FraudRun:
@@ -337,7 +326,14 @@ def start_fraud_query(
         .writeStream.queryName(QUERY)
         .foreachBatch(
             FraudBatchWriter(
-                cfg, sink, late_sink, refresher, counters, log, decide=decider(cfg, settings),
+                cfg,
+                sink,
+                late_sink,
+                refresher,
+                counters,
+                log,
+                # Decisions scored with the very history the batch's detector read (no second read).
+                decide=BatchDecider(lambda: rules.history, refresh_s=0),
                 rules=rules,
             )
         )
