@@ -7,6 +7,8 @@ callable taking the parsed arguments and returning an exit status.
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 
 from darooghe.commands import (
@@ -35,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `kill -USR1 <pid>` writes every thread's Python stack to stderr (the service's log): how a
+    # long-running job that stalls shows where (the fault suite sends it before giving up).
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -74,6 +74,22 @@ CLUSTER_BROKER_SETTINGS = {
     "share.coordinator.state.topic.min.isr": str(min_insync_replicas(CLUSTER_REPLICATION)),
 }
 
+#: Quorum timing of the loopback cluster, where three combined broker+controller nodes share a
+#: 2-core machine with Spark and the tests. Measured in a failed fault run (the leader-kill test,
+#: CI 2026-12-05 06:34): controller events took up to 9.3 s ("Exceptionally slow controller
+#: event writeNoOpRecord"), fetches to the quorum leader timed out at the 2 s default so the
+#: leadership changed three times in 10 s, and the restarted node, refused first with
+#: DUPLICATE_BROKER_REGISTRATION (its killed self still registered), gave up registering after the
+#: 60 s default and exited. Longer quorum timeouts ride out the stalls (a dead active controller is
+#: replaced after ~6 s instead of ~2 s); the longer registration window lets a restarted node wait
+#: for its old registration to expire. Separate machines need neither, so compose keeps defaults.
+CLUSTER_TIMING_SETTINGS = {
+    "controller.quorum.fetch.timeout.ms": "6000",
+    "controller.quorum.request.timeout.ms": "6000",
+    "controller.quorum.election.timeout.ms": "3000",
+    "initial.broker.registration.timeout.ms": "180000",
+}
+
 
 def node_dir(s: Settings, node: int) -> Path:
     """Home of cluster node `node` (1..3): its `data/` and `config/`."""
@@ -96,6 +112,7 @@ def cluster_node_properties(s: Settings, node: int) -> str:
         "advertised.listeners": f"PLAINTEXT://{host}:{port}",
         "log.dirs": str(node_dir(s, node) / "data"),
         **CLUSTER_BROKER_SETTINGS,
+        **CLUSTER_TIMING_SETTINGS,
     }
     lines = []
     for line in single:

@@ -15,6 +15,7 @@ appends them to `<home>/fault-figures.jsonl`.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,9 +201,32 @@ class Run:
         deadline = time.monotonic() + timeout
         while self.fraud_batches() < n:
             assert self.fraud is not None and self.fraud.poll() is None, self.tail("fraud")
-            assert time.monotonic() < deadline, f"fewer than {n} batches: " + self.tail("fraud")
+            assert time.monotonic() < deadline, f"fewer than {n} batches: " + self.stalled("fraud")
             time.sleep(0.2)
         return time.monotonic()
+
+    def stalled(self, stage: str) -> str:
+        """What a job that stopped making progress was doing: its Python threads (SIGUSR1 makes
+        the CLI dump them into its log) and its JVM's threads that are in project, Spark or Kafka
+        code (jstack), then the log's tail."""
+        proc = self.validator if stage == "validator" else self.fraud
+        jvm = ""
+        jstack = shutil.which("jstack")
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                if child.name() == "java" and jstack:
+                    dump = subprocess.run(
+                        [jstack, str(child.pid)],
+                        check=False,
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                    ).stdout
+                    threads = [t for t in dump.split("\n\n") if "kafka" in t or "spark.sql" in t]
+                    jvm = "\n--- JVM threads (kafka, spark.sql) ---\n" + "\n\n".join(threads)[-12000:]
+        return self.tail(stage, 12000) + jvm
 
     def tail(self, stage: str, chars: int = 3000) -> str:
         path = self.workdir / f"{stage}.log"
@@ -258,7 +282,7 @@ class Run:
         deadline = time.monotonic() + timeout
         while not self.fraud_caught_up():
             assert self.fraud is not None and self.fraud.poll() is None, self.tail("fraud")
-            assert time.monotonic() < deadline, "fraud job did not catch up: " + self.tail("fraud")
+            assert time.monotonic() < deadline, "fraud job did not catch up: " + self.stalled("fraud")
             time.sleep(1)
         return time.monotonic()
 
