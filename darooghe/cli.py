@@ -7,6 +7,7 @@ callable taking the parsed arguments and returning an exit status.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import signal
 import sys
@@ -39,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # `kill -USR1 <pid>` writes every thread's Python stack to stderr (the service's log): how a
     # long-running job that stalls shows where (the fault suite sends it before giving up).
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # stderr without a file (tests)
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
