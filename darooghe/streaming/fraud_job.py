@@ -300,6 +300,7 @@ def start_fraud_query(
             transactional_id_for(cfg.workdir),
             side_topics={DECISIONS_SIDE: cfg.decisions_topic},
             epoch=lambda: checkpoint_epoch(cfg.checkpoint_dir),
+            log=log,
         )
         log(f"{QUERY}: alerts committed up to batch {sink.committed_batch} (transactional sink)")
         late_sink = TopicPublisher(cfg.late_topic, settings)

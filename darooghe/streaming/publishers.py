@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def transactional_id_for(workdir: str | Path, job: str = "fraud") -> str:
     return f"darooghe-{job}-sink-{digest}"
 
 
+#: A transaction not ended after this many call timeouts is stalled; this many tries per batch.
+STALL_TIMEOUTS = 2
+STALL_ATTEMPTS = 2
+
+
 class TransactionalTopicPublisher:
     """One Kafka transaction per micro-batch: the batch's records (and its side records, e.g. the
     fraud decisions) become visible together, once, or not at all.
@@ -113,29 +119,40 @@ class TransactionalTopicPublisher:
         side_topics: Mapping[str, str] | None = None,
         timeout_s: float = 60.0,
         epoch: Callable[[], str | None] | str = "",
+        log: Callable[[str], None] = print,
     ) -> None:
         self.partitions = require_topic(topic, settings)
         self.side_topics = dict(side_topics or {})
         for side in self.side_topics.values():
             require_topic(side, settings)
         self.topic = topic
+        self.settings = settings
         self.timeout_s = timeout_s
         self.transactional_id = transactional_id
-        self._consumer = Consumer(consumer_config(transactional_id, settings))
+        self.log = log
+        self._epoch_of = epoch if callable(epoch) else (lambda: epoch)
+        self.epoch = self._epoch_of()
+        self._open()
+
+    def _open(self) -> None:
+        """New clients: the producer fences a predecessor with the same id (aborting what it left
+        open, or letting a commit it had started finish), then the committed batch id is read."""
+        self._generation = getattr(self, "_generation", 0) + 1
+        self._consumer = Consumer(consumer_config(self.transactional_id, self.settings))
         self._group = self._consumer.consumer_group_metadata()
         self.producer = Producer(
-            producer_config(settings, **{"linger.ms": 5, "transactional.id": transactional_id})
+            producer_config(
+                self.settings, **{"linger.ms": 5, "transactional.id": self.transactional_id}
+            )
         )
-        # Fences a killed predecessor and aborts its open transaction before the batch id is read.
-        self.producer.init_transactions(timeout_s)
+        self.producer.init_transactions(self.timeout_s)
         self._positions = {
             tp.partition: tp
             for tp in self._consumer.committed(
-                [TopicPartition(topic, p) for p in range(self.partitions)], timeout=timeout_s
+                [TopicPartition(self.topic, p) for p in range(self.partitions)],
+                timeout=self.timeout_s,
             )
         }
-        self._epoch_of = epoch if callable(epoch) else (lambda: epoch)
-        self.epoch = self._epoch_of()
         committed = self._metadata_of(self._positions.get(0))
         same = self.epoch is not None and committed.get("epoch") == self.epoch
         self.committed_batch = int(committed.get("batch_id", -1)) if same else -1
@@ -158,7 +175,16 @@ class TransactionalTopicPublisher:
         records: Sequence[KeyedValue],
         side: Mapping[str, Sequence[KeyedValue]] | None = None,
     ) -> int:
-        """Write the batch in one transaction; 0 when this batch id was committed before."""
+        """Write the batch in one transaction; 0 when this batch id was committed before.
+
+        A transaction that has not ended after STALL_TIMEOUTS x timeout_s is taken as stalled:
+        seen in the fault suite, librdkafka 2.16 blocked in send_offsets_to_transaction past its
+        timeout for over 4 minutes after the group coordinator's broker was killed and restarted.
+        The stalled clients are abandoned (their call cannot be interrupted) and new ones opened:
+        their init fences the old producer, so its transaction can no longer commit, or lets a
+        commit it had already started finish; the committed batch id read back says which, and
+        the batch is written again only if it is not committed.
+        """
         if batch_id <= self.committed_batch:
             return 0
         if self.epoch is None:  # a new checkpoint at start: Spark has written its id by now
@@ -166,6 +192,42 @@ class TransactionalTopicPublisher:
         unknown = sorted(set(side or {}) - set(self.side_topics))
         if unknown:
             raise PublishError(f"side output(s) {unknown} not configured; have {self.side_topics}")
+        for attempt in range(1, STALL_ATTEMPTS + 1):
+            outcome: dict = {}
+
+            def run(outcome: dict = outcome) -> None:
+                try:
+                    outcome["written"] = self._transaction(batch_id, records, side)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    outcome["error"] = exc
+
+            worker = threading.Thread(target=run, name=f"transaction-{batch_id}", daemon=True)
+            worker.start()
+            worker.join(STALL_TIMEOUTS * self.timeout_s)
+            if not worker.is_alive():
+                if "error" in outcome:
+                    raise outcome["error"]
+                return outcome["written"]
+            self.log(
+                f"batch {batch_id} to {self.topic}: the transaction stalled for "
+                f"{STALL_TIMEOUTS * self.timeout_s:g} s (attempt {attempt}); reopening the clients"
+            )
+            self._open()
+            if batch_id <= self.committed_batch:
+                return 0  # the stalled transaction's commit went through after all
+        raise PublishError(
+            f"batch {batch_id} to {self.topic}: the transaction stalled {STALL_ATTEMPTS} times"
+        )
+
+    def _transaction(
+        self,
+        batch_id: int,
+        records: Sequence[KeyedValue],
+        side: Mapping[str, Sequence[KeyedValue]] | None,
+    ) -> int:
+        # The clients of this attempt: a stalled attempt's thread, if it ever returns, must not
+        # touch the clients (or the state) that replaced them.
+        producer, group, generation = self.producer, self._group, self._generation
         errors: list[str] = []
         last: dict[int, int] = {}
 
@@ -178,37 +240,38 @@ class TransactionalTopicPublisher:
         outputs = [(self.topic, records)] + [
             (self.side_topics[name], rows) for name, rows in (side or {}).items()
         ]
-        self.producer.begin_transaction()
+        producer.begin_transaction()
         try:
             for topic, rows in outputs:
                 for key, value in rows:
                     produce_when_room(
-                        self.producer,
+                        producer,
                         topic,
                         value.encode(),
                         None if key is None else key.encode(),
                         on_delivery=on_delivery,
                     )
-            remaining = self.producer.flush(self.timeout_s)
+            remaining = producer.flush(self.timeout_s)
             if errors or remaining:
                 raise PublishError(
                     f"batch {batch_id} to {self.topic}: {len(errors)} delivery errors, "
                     f"{remaining} undelivered" + (f"; first: {errors[0]}" if errors else "")
                 )
             positions = self._next_positions(batch_id, last)
-            self.producer.send_offsets_to_transaction(positions, self._group, self.timeout_s)
-            self.producer.commit_transaction(self.timeout_s)
+            producer.send_offsets_to_transaction(positions, group, self.timeout_s)
+            producer.commit_transaction(self.timeout_s)
         except (KafkaException, PublishError) as exc:
             try:
-                self.producer.abort_transaction(self.timeout_s)
+                producer.abort_transaction(self.timeout_s)
             except KafkaException:
                 pass  # fatal (fenced): the batch fails either way and a restart re-inits
             raise PublishError(
                 f"batch {batch_id} to {self.topic}: transaction aborted: {exc}"
             ) from exc
-        for tp in positions:
-            self._positions[tp.partition] = tp
-        self.committed_batch = batch_id
+        if generation == self._generation:
+            for tp in positions:
+                self._positions[tp.partition] = tp
+            self.committed_batch = batch_id
         return len(records)
 
     def _next_positions(self, batch_id: int, last: dict[int, int]) -> list[TopicPartition]:

@@ -21,7 +21,10 @@ for several instances:
   A broker outage is not fatal: a transactional call or committed() that times out or meets a
   moving coordinator is retried with exponential backoff (up to MAX_BACKOFF_S between tries)
   until it succeeds or a stop is requested. If the process dies anyway, the `validator_watch`
-  sensor starts an enabled instance again (darooghe.validation.supervision).
+  sensor starts an enabled instance again (darooghe.validation.supervision). A consumer that hits
+  a fatal error (a static member fenced by its own old registration after the group coordinator
+  moved) is replaced by a new one under the same id; more than MAX_CONSUMER_REOPENS of those in
+  REOPEN_WINDOW_S mean a second live instance with this id, and the instance stops.
   A crash (even SIGKILL) leaves at most an open transaction, which read_committed readers never
   see and the next start of the same instance aborts.
 - Records that cannot be written. A record the producer refuses for good (over its
@@ -82,6 +85,17 @@ _TRANSIENT = frozenset(
 
 class ValidatorFenced(RuntimeError):
     """Another live instance with the same transactional.id took over; this one must stop."""
+
+
+class ConsumerFatal(Exception):
+    """The consumer hit a fatal error (it can be used no more); the batch aborts and a new
+    consumer under the same group.instance.id rejoins from the committed offsets."""
+
+
+#: A consumer reopened more often than this within REOPEN_WINDOW_S means another live instance
+#: holds the same id (each reopening fences the other): then this one stops.
+MAX_CONSUMER_REOPENS = 3
+REOPEN_WINDOW_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,8 @@ class Validator:
             error_topic=self.options.error_topic,
         )
         self._should_stop: Callable[[], bool] = lambda: False
+        #: monotonic times the consumer was reopened after a fatal error
+        self._reopened: list[float] = []
         self._started = time.monotonic()
         self._last_report = (self._started, 0)
         self._last_line = self._started
@@ -258,8 +274,8 @@ class Validator:
             for m in msgs:
                 err = m.error()
                 if err is not None:
-                    if err.fatal():
-                        raise KafkaException(err)
+                    if err.fatal() or err.code() == KafkaError._FATAL:
+                        raise ConsumerFatal(err)
                     self.log(f"validator {o.member_id}: consumer: {err}")
                     continue
                 ts_type, ts = m.timestamp()
@@ -300,6 +316,14 @@ class Validator:
             self._commit()
         except KafkaException as exc:
             self._abort_and_rewind(exc)
+            return 0
+        except ConsumerFatal as exc:
+            # Seen in the fault suite: a broker frozen 60 s moved the group coordinator, and the
+            # static member's rejoin was fenced by its own old registration (FENCED_INSTANCE_ID,
+            # fatal for the consumer, not for the producer). Nothing of this batch is committed.
+            self._abort()
+            self.transactions_aborted += 1
+            self._reopen_consumer(exc.args[0])
             return 0
         producer.poll(0)  # serve delivery reports so they do not pile up
         self.last_commit_at = time.monotonic()
@@ -422,6 +446,24 @@ class Validator:
             self.consumer.close()
             self.assigned = []
             self.consumer = self._new_consumer()
+
+    def _reopen_consumer(self, err: KafkaError) -> None:
+        """A new consumer in place of one that hit a fatal error; it rejoins under the same
+        group.instance.id and starts from the committed offsets (what the aborted batch undid)."""
+        now = time.monotonic()
+        self._reopened = [t for t in self._reopened if now - t < REOPEN_WINDOW_S] + [now]
+        if len(self._reopened) > MAX_CONSUMER_REOPENS:
+            raise ValidatorFenced(
+                f"validator {self.options.member_id}: consumer fenced {len(self._reopened)} times "
+                f"in {REOPEN_WINDOW_S:g} s ({err}); another live instance probably has this id"
+            )
+        self.log(f"validator {self.options.member_id}: consumer failed ({err}); reopening it")
+        try:
+            self.consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            self.log(f"validator {self.options.member_id}: closing the failed consumer: {exc}")
+        self.assigned = []
+        self.consumer = self._new_consumer()
 
     # --- rebalance callbacks (run inside consume(), never with a transaction open) ---------------
     def _on_assign(self, consumer, partitions) -> None:
