@@ -161,7 +161,9 @@ def _wait_visible(names: list[str], admin: AdminClient, timeout: float) -> None:
         if not missing:
             return
         if time.monotonic() > deadline:
-            raise KafkaException(f"topics created but not visible after {timeout:.0f} s: {', '.join(missing)}")
+            raise KafkaException(
+                f"topics created but not visible after {timeout:.0f} s: {', '.join(missing)}"
+            )
         time.sleep(0.1)
 
 
@@ -201,7 +203,9 @@ def committed_offset(tp: TopicPartition | None) -> int | None:
     return tp.offset
 
 
-def topic_partitions(client: Consumer | AdminClient, topic: str, timeout: float = 10.0) -> list[int]:
+def topic_partitions(
+    client: Consumer | AdminClient, topic: str, timeout: float = 10.0
+) -> list[int]:
     """The partitions of `topic` as a consumer's or admin client's metadata has them, or
     UnknownTopicError naming the topic."""
     meta = client.list_topics(topic, timeout=timeout).topics.get(topic)
@@ -211,6 +215,35 @@ def topic_partitions(client: Consumer | AdminClient, topic: str, timeout: float 
     return sorted(meta.partitions)
 
 
+# The errors of a group coordinator that is moving or loading; confluent-kafka does not mark them
+# retriable on a `committed` call, so they are listed.
+COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError._WAIT_COORD,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def _committed(consumer: Consumer, tps: list[TopicPartition], timeout: float) -> list:
+    """`consumer.committed`, retried while the group's coordinator moves. After a broker restart
+    librdkafka can return NOT_COORDINATOR instead of finding the new coordinator itself:
+    seen in the fault suite's 60 s broker freeze, the first lag query after the resume failed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.committed(tps, timeout=max(0.1, deadline - time.monotonic()))
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            moving = isinstance(error, KafkaError) and error.code() in COORDINATOR_MOVING
+            if not moving or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def partition_offsets(
     consumer: Consumer, topic: str, committed: bool = False, timeout: float = 10.0
 ) -> dict[int, PartitionOffsets]:
@@ -218,7 +251,7 @@ def partition_offsets(
     is. With `committed`, the committed offsets of the consumer's group.id too: fetched only, the
     consumer never joins the group."""
     tps = [TopicPartition(topic, p) for p in topic_partitions(consumer, topic, timeout)]
-    commits = consumer.committed(tps, timeout=timeout) if committed else [None] * len(tps)
+    commits = _committed(consumer, tps, timeout) if committed else [None] * len(tps)
     out: dict[int, PartitionOffsets] = {}
     for tp, c in zip(tps, commits):
         low, high = consumer.get_watermark_offsets(tp, timeout=timeout)
@@ -474,7 +507,9 @@ def round_trip(settings: Settings | None = None, topic: str = "darooghe.healthch
     payload = uuid.uuid4().hex.encode()
     producer = Producer({"bootstrap.servers": s.kafka_bootstrap, "acks": "all"})
     delivered: list = []
-    producer.produce(topic, value=payload, on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.produce(
+        topic, value=payload, on_delivery=lambda err, msg: delivered.append((err, msg))
+    )
     producer.flush(15)
     if not delivered or delivered[0][0] is not None:
         raise KafkaException(f"health probe produce to {topic!r} failed: {delivered}")

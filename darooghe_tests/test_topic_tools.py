@@ -13,11 +13,19 @@ pytestmark = pytest.mark.integration
 def test_dump_replay_dump_is_byte_identical(stack, unique_topic, tmp_path):
     source, target = unique_topic("dump-src", 3), unique_topic("dump-dst", 3)
     records = [
-        Record(f"cust_{i % 5}", f'{{"n":{i},"t":"ü"}}', 1_700_000_000_000 + i, {"darooghe-label": "X"} if i % 4 == 0 else {})
+        Record(
+            f"cust_{i % 5}",
+            f'{{"n":{i},"t":"ü"}}',
+            1_700_000_000_000 + i,
+            {"darooghe-label": "X"} if i % 4 == 0 else {},
+        )
         for i in range(300)
     ]
     write_record_file(records, tmp_path / "in.jsonl")
-    assert main(["topics", "replay", source, "--input", str(tmp_path / "in.jsonl"), "--any-partition"]) == 0
+    assert (
+        main(["topics", "replay", source, "--input", str(tmp_path / "in.jsonl"), "--any-partition"])
+        == 0
+    )
     assert main(["topics", "dump", source, "--output", str(tmp_path / "a.jsonl")]) == 0
     assert main(["topics", "replay", target, "--input", str(tmp_path / "a.jsonl")]) == 0
     assert main(["topics", "dump", target, "--output", str(tmp_path / "b.jsonl")]) == 0
@@ -30,7 +38,9 @@ def test_dump_max(stack, unique_topic, tmp_path):
     topic = unique_topic("dump-max")
     write_record_file([Record(None, str(i), i) for i in range(20)], tmp_path / "in.jsonl")
     assert main(["topics", "replay", topic, "--input", str(tmp_path / "in.jsonl")]) == 0
-    assert main(["topics", "dump", topic, "--output", str(tmp_path / "out.jsonl"), "--max", "5"]) == 0
+    assert (
+        main(["topics", "dump", topic, "--output", str(tmp_path / "out.jsonl"), "--max", "5"]) == 0
+    )
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 5
 
 
@@ -71,7 +81,9 @@ def test_group_lag_counts_records_not_transaction_markers(stack, unique_topic):
 
     # the group reads and commits the next record offset, as the validator does
     consumer = Consumer(kafka_io.consumer_config(group, stack))
-    consumer.commit(offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 2)], asynchronous=False)
+    consumer.commit(
+        offsets=[TopicPartition(topic, 0, 3), TopicPartition(topic, 1, 2)], asynchronous=False
+    )
     consumer.close()
     ends = kafka_io.partition_end_offsets(topic, stack, group_id=group)
     assert {p: high - c for p, (_, high, c) in ends.items()} == {0: 1, 1: 2}  # the markers

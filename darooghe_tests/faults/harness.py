@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pymongo import MongoClient
 
 from darooghe.config import Settings
@@ -56,6 +56,8 @@ def produce(settings: Settings, topic: str, batch: list) -> dict:
     from darooghe_tests.test_validation_kafka import produce as produce_samples
 
     return produce_samples(settings, topic, batch, flush_s=FLUSH_S)
+
+
 #: The customers with a profile (average amount): their large payments are amount anomalies.
 AVERAGES = {f"cust_{i}": 400_000.0 for i in range(0, 1000, 7)}
 
@@ -225,7 +227,9 @@ class Run:
                         timeout=60,
                     ).stdout
                     threads = [t for t in dump.split("\n\n") if "kafka" in t or "spark.sql" in t]
-                    jvm = "\n--- JVM threads (kafka, spark.sql) ---\n" + "\n\n".join(threads)[-12000:]
+                    jvm = (
+                        "\n--- JVM threads (kafka, spark.sql) ---\n" + "\n\n".join(threads)[-12000:]
+                    )
         return self.tail(stage, 12000) + jvm
 
     def tail(self, stage: str, chars: int = 3000) -> str:
@@ -248,10 +252,14 @@ class Run:
             assert self.validator is not None and self.validator.poll() is None, self.tail(
                 "validator"
             )
-            if self.validator_lag() == 0:
-                return time.monotonic()
-            assert time.monotonic() < deadline, "validator lag stayed > 0: " + self.tail(
-                "validator"
+            try:
+                if self.validator_lag() == 0:
+                    return time.monotonic()
+                unanswered = ""
+            except KafkaException as exc:  # a coordinator still moving after a broker's return
+                unanswered = f" (last lag query: {exc})"
+            assert time.monotonic() < deadline, (
+                f"validator lag stayed > 0{unanswered}: " + self.tail("validator")
             )
             time.sleep(0.5)
 
@@ -282,7 +290,9 @@ class Run:
         deadline = time.monotonic() + timeout
         while not self.fraud_caught_up():
             assert self.fraud is not None and self.fraud.poll() is None, self.tail("fraud")
-            assert time.monotonic() < deadline, "fraud job did not catch up: " + self.stalled("fraud")
+            assert time.monotonic() < deadline, "fraud job did not catch up: " + self.stalled(
+                "fraud"
+            )
             time.sleep(1)
         return time.monotonic()
 
