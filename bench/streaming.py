@@ -1,7 +1,7 @@
 """Streaming fraud job: alert latency at 1,000 events/s and sustained rate, beside a passthrough.
 
     .venv/bin/python -m bench.streaming [--rate 1000] [--seconds 12] [--backlog 100000]
-                                        [--max-offsets 25000] [--trigger-seconds 1]
+                                        [--max-offsets 25000] [--trigger-seconds 0.5]
                                         [--with-validator] [--masters local[2],cluster]
 
 Both figures are measured for the fraud job (darooghe.streaming.fraud_job, exactly as `darooghe
@@ -66,6 +66,7 @@ from darooghe.kafka_io import (
     producer_config,
 )
 from darooghe.schema import AMOUNT_ANOMALY
+from darooghe.streaming.options import DEFAULT_TRIGGER_SECONDS
 from darooghe.topics import LABEL_HEADER, Topic
 
 AVERAGE = 200_000.0
@@ -325,7 +326,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12)
     parser.add_argument("--backlog", type=int, default=100_000)
     parser.add_argument("--max-offsets", type=int, default=25_000)
-    parser.add_argument("--trigger-seconds", type=float, default=1.0)
+    parser.add_argument(
+        "--trigger-seconds",
+        type=float,
+        default=DEFAULT_TRIGGER_SECONDS["fraud"],
+        help="micro-batch interval of both latency runs (default: the fraud job's)",
+    )
     parser.add_argument(
         "--with-validator",
         action="store_true",

@@ -248,7 +248,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         spark_driver_memory=_env(environ, "DAROOGHE_SPARK_DRIVER_MEMORY", "2g"),
         spark_shuffle_partitions=_env_int(
-            environ, "DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 4, 1, 10000
+            environ, "DAROOGHE_SPARK_SHUFFLE_PARTITIONS", 2, 1, 10000
         ),
         dagster_port=_env_int(environ, "DAROOGHE_DAGSTER_PORT", 3000),
         monitor_port=_env_int(environ, "DAROOGHE_MONITOR_PORT", 9108),

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from darooghe.config import Settings
 from darooghe.fraud.txn import iso_ms
 from darooghe.streaming.metric_contract import metric_id, top_ranked
-from darooghe.streaming.options import DEFAULT_LATENESS_MS
+from darooghe.streaming.options import DEFAULT_LATENESS_MS, DEFAULT_TRIGGER_SECONDS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
 from darooghe.streaming.publishers import JsonLinesPublisher, TopicPublisher, side_output_path
 from darooghe.streaming.sources import SourceConfig, parse_transactions, read_records, workdir_for
@@ -69,7 +69,7 @@ class MetricsJobConfig:
     workdir: Path
     output: Path | None = None
     allowed_lateness_ms: int = DEFAULT_LATENESS_MS
-    trigger_seconds: float = 1.0
+    trigger_seconds: float = DEFAULT_TRIGGER_SECONDS["metrics"]
     progress_file: Path | None = None
     #: Windows starting before this instant are not computed (None: every window of the source).
     since_ms: int | None = None
@@ -377,8 +377,7 @@ def start_metrics_queries(
         if since is not None:
             windows = windows.where(F.col("window_start_ms") >= since)  # no partial window
         writer = (
-            windows
-            .writeStream.queryName(f"live_metrics.{name}")
+            windows.writeStream.queryName(f"live_metrics.{name}")
             .outputMode("update")
             .foreachBatch(MetricsBatchWriter(name, outputs, sinks, counters, rank, log))
             .option("checkpointLocation", str(cfg.checkpoint_dir(name)))

@@ -107,7 +107,12 @@ class ValidatorOptions:
     instance: str = "0"
     #: Records per consume() call and so at most per transaction.
     batch_size: int = 20_000
-    poll_timeout: float = 0.5
+    #: Longest wait for a consume() to fill; a quiet stream commits a transaction this often.
+    #: bench.streaming --with-validator at 1,000 events/s: 0.5 s -> 0.1 s took the raw-to-output
+    #: latency of a Spark passthrough behind the validator from p50/p99 1.10/2.05 s to 0.49/0.87 s;
+    #: over a 200,000-record backlog the validator's rate did not change (median of 3 rounds
+    #: 108,701/s at 0.5 s, 107,330/s at 0.1 s): a backlog fills each consume() at once.
+    poll_timeout: float = 0.1
     #: Seconds between progress lines / progress-file updates.
     progress_interval: float = 5.0
     #: Stop once caught up and idle this long (a one-shot catch-up run; tests); None = run forever.
