@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pyarrow as pa
 from pyspark.sql import Row
 from pyspark.sql.streaming.tws_tester import TwsTester
 
@@ -26,6 +27,7 @@ from darooghe.streaming.fraud_processor import (
     SCAN_EVERY_MS,
     SLICES,
     FraudDetector,
+    pack_buckets,
 )
 from darooghe_tests.fraud_streams import MASHHAD, MIN, SEC, T0, TEHRAN
 
@@ -47,11 +49,14 @@ def row(tid: str, ms: int, where=TEHRAN, amount: int = 100_000, customer: str = 
 
 
 class RowsTester(TwsTester):
-    """TwsTester for the pandas processor, fed and answering with Rows."""
+    """TwsTester for the pandas processor, fed Rows (packed as the query packs them) and answering
+    with Rows."""
 
     def test(self, key, input: list[Row]) -> list[Row]:
         frame = pd.DataFrame([tuple(r) for r in input], columns=list(INPUT_COLUMNS))
-        out = self.testInPandas(key, frame)
+        batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        packed = pa.Table.from_batches(list(pack_buckets(iter([batch])))).to_pandas()
+        out = self.testInPandas(key, packed)
         return [Row(**r) for r in out.to_dict("records")] if len(out) else []
 
 

@@ -1,6 +1,7 @@
 """The fraud detection streaming query: valid transactions in, fraud alerts out.
 
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
+      -> mapInArrow(pack_buckets): per input batch, one row per customer bucket (its rows packed)
       -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per
          bucket in event-time slices, rules from the rule history of the micro-batch
       -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
@@ -41,10 +42,12 @@ from darooghe.streaming.fraud_processor import (
     DUPLICATE,
     LATE,
     OUTPUT_SCHEMA,
+    PACKED_SCHEMA,
     FraudDetector,
     customer_bucket,
+    pack_buckets,
 )
-from darooghe.streaming.options import DEFAULT_LATENESS_MS
+from darooghe.streaming.options import DEFAULT_LATENESS_MS, DEFAULT_TRIGGER_SECONDS
 from darooghe.streaming.progress import ProgressRecorder, make_listener, progress_path
 from darooghe.streaming.publishers import (
     JsonLinesPublisher,
@@ -82,7 +85,7 @@ class FraudJobConfig:
     allowed_lateness_ms: int = DEFAULT_LATENESS_MS
     profiles: Path | None = None
     profiles_refresh_s: float = 30.0
-    trigger_seconds: float = 1.0
+    trigger_seconds: float = DEFAULT_TRIGGER_SECONDS["fraud"]
     progress_file: Path | None = None
     alerts_topic: str = FRAUD_ALERTS.name
     late_topic: str = LATE_TRANSACTIONS.name
@@ -171,7 +174,8 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
         F.col("amount"),
         F.col("risk_level"),
     )
-    return inputs.groupBy("bucket").transformWithStateInPandas(
+    packed = inputs.mapInArrow(pack_buckets, PACKED_SCHEMA)
+    return packed.groupBy("bucket").transformWithStateInPandas(
         statefulProcessor=FraudDetector(str(cfg.profiles_snapshot), str(cfg.rules_snapshot)),
         outputStructType=OUTPUT_SCHEMA,
         outputMode="Append",
@@ -334,7 +338,7 @@ def start_fraud_query(
                 counters,
                 log,
                 # Decisions scored with the very history the batch's detector read (no second read).
-                decide=BatchDecider(lambda: rules.history, refresh_s=0),
+                decide=BatchDecider(lambda: rules.history),
                 rules=rules,
             )
         )

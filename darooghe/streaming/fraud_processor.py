@@ -1,11 +1,11 @@
 """The stateful processor of the fraud job (`transformWithStateInPandas`, event-time mode).
 
 The grouping key is a fixed bucket of customers (`customer_bucket`, BUCKETS of them). Each call
-gets the bucket's new rows of the micro-batch as Arrow-backed pandas frames and judges them all at
-once with `darooghe.fraud.columnar.judge` (vectorised: one sort, `searchsorted` counts, a numpy
-haversine over each customer's horizon neighbours), with the rule history of the snapshot the task
-read when it started (`darooghe.fraud.rule_snapshot.RuleSnapshot`) and the customers' averages
-(`darooghe.fraud.profiles.ProfileSnapshot`).
+gets the bucket's new rows of the micro-batch (packed by `pack_buckets`: a few input rows per
+bucket) and judges them all at once with `darooghe.fraud.columnar.judge` (vectorised: one sort,
+`searchsorted` counts, a numpy haversine over each customer's horizon neighbours), with the rule
+history of the snapshot the task read when it started (`darooghe.fraud.rule_snapshot.RuleSnapshot`)
+and the customers' averages (`darooghe.fraud.profiles.ProfileSnapshot`).
 
 State, per bucket: MapState `held_slices`, key = the start of a SLICE_MS slice of event time, value
 = the bucket's held rows of that slice in the compact binary form of `columnar.encode_rows` (ids,
@@ -37,6 +37,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
@@ -64,6 +66,9 @@ INPUT_COLUMNS = (
     "amount",
     "risk_level",
 )
+#: What the processor is fed: per Arrow batch of the input and bucket, one row holding the bucket's
+#: new rows in `encode_rows` form (`pack_buckets`).
+PACKED_SCHEMA = "bucket int, rows binary"
 OUTPUT_COLUMNS = ("kind", "customer_id", "transaction_id", "rule", "alert_id", "event_ms", "value")
 OUTPUT_SCHEMA = (
     "kind string, customer_id string, transaction_id string, rule string, alert_id string, "
@@ -83,17 +88,42 @@ def slice_of(ms):
     return ms - ms % SLICE_MS
 
 
-def rows_of_frame(pdf: pd.DataFrame) -> Rows:
-    risk = pdf.get("risk_level")
+def rows_of_batch(batch: pa.RecordBatch) -> Rows:
+    """The INPUT_COLUMNS of an Arrow batch as Rows (a missing risk_level is NO_RISK)."""
+
+    def column(name: str, dtype) -> np.ndarray:
+        return batch.column(name).to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+
     return Rows.build(
-        pdf["customer_id"].to_numpy(dtype=object),
-        pdf["transaction_id"].to_numpy(dtype=object),
-        pdf["event_ms"].to_numpy(dtype=np.int64),
-        pdf["lat"].to_numpy(dtype=np.float64),
-        pdf["lng"].to_numpy(dtype=np.float64),
-        pdf["amount"].to_numpy(dtype=np.int64),
-        None if risk is None else risk.fillna(NO_RISK).to_numpy(dtype=np.int8),
+        column("customer_id", object),
+        column("transaction_id", object),
+        column("event_ms", np.int64),
+        column("lat", np.float64),
+        column("lng", np.float64),
+        column("amount", np.int64),
+        pc.fill_null(batch.column("risk_level"), NO_RISK).to_numpy().astype(np.int8),
     )
+
+
+def pack_buckets(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """mapInArrow before the stateful operator: each Arrow batch of INPUT_COLUMNS becomes one row
+    per bucket (PACKED_SCHEMA). Why: PySpark's pandas input path of transformWithStateInPandas
+    turns every input row into a Python tuple and rebuilds a DataFrame from them; packed, a
+    micro-batch reaches the processor as a few rows per bucket whatever its size, and each is
+    decoded with numpy. Stateless and per partition, so it needs no state and keeps exactness:
+    the processor sees the same rows, only fewer, larger input rows."""
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        rows = rows_of_batch(batch)
+        bucket = batch.column("bucket").to_numpy(zero_copy_only=False)
+        order = np.argsort(bucket, kind="stable")
+        keys, starts = np.unique(bucket[order], return_index=True)
+        ends = [*starts[1:].tolist(), len(order)]
+        blobs = [encode_rows(rows.take(order[a:b])) for a, b in zip(starts.tolist(), ends)]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(keys, pa.int32()), pa.array(blobs, pa.binary())], names=["bucket", "rows"]
+        )
 
 
 class FraudDetector(StatefulProcessor):
@@ -115,10 +145,9 @@ class FraudDetector(StatefulProcessor):
 
     def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
         watermark = timerValues.getCurrentWatermarkInMs()
-        frames = [f for f in rows if len(f)]
-        if not frames:
+        new = Rows.concat([decode_rows(blob) for frame in rows for blob in frame["rows"]])
+        if not len(new):
             return
-        new = rows_of_frame(frames[0] if len(frames) == 1 else pd.concat(frames))
         held, stale = self._load(watermark - self.history.horizon_ms)
         result = judge(held, new, watermark, self.averages, self.history)
         self._save(result, stale)
