@@ -51,18 +51,18 @@ def test_scores_group_alerts_by_transaction_and_keep_review_and_block():
     assert decided["t1"]["customer_id"] == "cust_1" and decided["t1"]["decided_at"] == iso_ms(T0)
 
 
-def test_batch_decider_rereads_the_history_at_most_every_refresh():
+def test_batch_decider_reads_the_history_once_per_batch_with_alerts():
     loads = []
 
-    def load():
+    def history():
         loads.append(1)
         return DEFAULT_HISTORY
 
-    decide = BatchDecider(load, refresh_s=3600)
+    decide = BatchDecider(history)
     assert decide([]) == [] and not loads  # no alerts: nothing read
     records = decide([json.dumps(alert("t1", "GEO_IMPOSSIBLE", "high"))])
     decide([json.dumps(alert("t2", "GEO_IMPOSSIBLE", "high"))])
-    assert len(loads) == 1
+    assert len(loads) == 2
     key, value = records[0]
     assert key == "cust_1" and json.loads(value)["decision"] == BLOCK
 

@@ -84,24 +84,18 @@ def decide_transactions(
 class BatchDecider:
     """The fraud job's decisions for one micro-batch's alert values, as (key, value) records.
 
-    The rule history is re-read at most every `refresh_s` seconds (`load`: the rule-set topic in
-    Kafka mode), so a new version reaches decisions without a restart.
+    `history` gives the rule history the batch's detector read (the job passes its rule
+    refresher's), so a batch's decisions and alerts always come from the same rule-set versions.
     """
 
-    def __init__(self, load: Callable[[], RuleHistory], refresh_s: float = 30.0) -> None:
-        self.load = load
-        self.refresh_s = refresh_s
-        self.history: RuleHistory | None = None
-        self._loaded = 0.0
+    def __init__(self, history: Callable[[], RuleHistory]) -> None:
+        self.history = history
 
     def __call__(self, alert_values: Iterable[str]) -> list[tuple[str, str]]:
         alerts = [json.loads(v) for v in alert_values]
         if not alerts:
             return []
-        now = time.monotonic()
-        if self.history is None or now - self._loaded >= self.refresh_s:
-            self.history, self._loaded = self.load(), now
-        decided = decide_transactions(alerts, self.history, time.time_ns() // 1_000_000)
+        decided = decide_transactions(alerts, self.history(), time.time_ns() // 1_000_000)
         return [
             (d["customer_id"], json.dumps(d, ensure_ascii=False, separators=(",", ":")))
             for d in decided
