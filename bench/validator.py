@@ -105,14 +105,7 @@ def raw_loop(
 
 
 def validator_run(
-    settings,
-    source: str,
-    valid: str,
-    errors: str,
-    n: int,
-    batch_size: int,
-    group_id: str = "",
-    poll_timeout: float = ValidatorOptions.poll_timeout,
+    settings, source: str, valid: str, errors: str, n: int, batch_size: int, group_id: str = ""
 ) -> tuple[float, object]:
     """One exactly-once validator run over the n records of `source` with a fresh consumer group
     (`group_id`, default a random bench-validator-*); its records/s from first record to last commit."""
@@ -122,7 +115,6 @@ def validator_run(
         error_topic=errors,
         group_id=group_id or f"bench-validator-{uuid.uuid4().hex[:8]}",
         batch_size=batch_size,
-        poll_timeout=poll_timeout,
         progress_interval=60,
         stop_when_idle=1.5,
     )

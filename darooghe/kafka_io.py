@@ -215,21 +215,38 @@ def topic_partitions(
     return sorted(meta.partitions)
 
 
-# The errors of a group coordinator that is moving or loading; confluent-kafka does not mark them
-# retriable on a `committed` call, so they are listed.
-COORDINATOR_MOVING = frozenset(
+#: Errors of a broker or coordinator that is away for a while, not of the request itself.
+#: confluent-kafka does not mark all of them retriable (NOT_COORDINATOR on a `committed` call
+#: is not), so they are listed.
+TRANSIENT_ERRORS = frozenset(
     {
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
         KafkaError.NOT_COORDINATOR,
         KafkaError.COORDINATOR_NOT_AVAILABLE,
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError._WAIT_COORD,
-        KafkaError._TRANSPORT,
+        KafkaError.NETWORK_EXCEPTION,
     }
 )
 
 
+def is_transient(exc: KafkaException) -> bool:
+    """A Kafka call failed because a broker or coordinator is away, so the same call may succeed
+    later (never a fatal error, nor one that requires the transaction to abort)."""
+    err = exc.args[0] if exc.args else None
+    return (
+        isinstance(err, KafkaError)
+        and not err.fatal()
+        and not err.txn_requires_abort()
+        and (err.retriable() or err.code() in TRANSIENT_ERRORS)
+    )
+
+
 def _committed(consumer: Consumer, tps: list[TopicPartition], timeout: float) -> list:
-    """`consumer.committed`, retried while the group's coordinator moves. After a broker restart
+    """`consumer.committed`, retried on transient errors until `timeout`. After a broker restart
     librdkafka can return NOT_COORDINATOR instead of finding the new coordinator itself:
     seen in the fault suite's 60 s broker freeze, the first lag query after the resume failed."""
     deadline = time.monotonic() + timeout
@@ -237,9 +254,7 @@ def _committed(consumer: Consumer, tps: list[TopicPartition], timeout: float) ->
         try:
             return consumer.committed(tps, timeout=max(0.1, deadline - time.monotonic()))
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            moving = isinstance(error, KafkaError) and error.code() in COORDINATOR_MOVING
-            if not moving or time.monotonic() >= deadline:
+            if not is_transient(exc) or time.monotonic() >= deadline:
                 raise
             time.sleep(0.5)
 

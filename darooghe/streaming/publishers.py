@@ -132,12 +132,14 @@ class TransactionalTopicPublisher:
         self.log = log
         self._epoch_of = epoch if callable(epoch) else (lambda: epoch)
         self.epoch = self._epoch_of()
+        #: Which _open() the current clients come from (a stalled attempt keeps its own).
+        self._generation = 0
         self._open()
 
     def _open(self) -> None:
         """New clients: the producer fences a predecessor with the same id (aborting what it left
         open, or letting a commit it had started finish), then the committed batch id is read."""
-        self._generation = getattr(self, "_generation", 0) + 1
+        self._generation += 1
         self._consumer = Consumer(consumer_config(self.transactional_id, self.settings))
         self._group = self._consumer.consumer_group_metadata()
         self.producer = Producer(

@@ -54,6 +54,7 @@ from confluent_kafka import (
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import (
     consumer_config,
+    is_transient,
     offsets_behind,
     produce_when_room,
     producer_config,
@@ -67,22 +68,6 @@ from darooghe.validation.progress import Counts, base_report, progress_path, wri
 DEFAULT_GROUP = "darooghe-validator"
 #: Longest wait between two tries of a Kafka call during an outage.
 MAX_BACKOFF_S = 30.0
-#: Errors of a broker or coordinator that is away for a while, not of the request itself.
-_TRANSIENT = frozenset(
-    {
-        KafkaError._TIMED_OUT,
-        KafkaError._TRANSPORT,
-        KafkaError._ALL_BROKERS_DOWN,
-        KafkaError._WAIT_COORD,
-        KafkaError.REQUEST_TIMED_OUT,
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.NETWORK_EXCEPTION,
-    }
-)
-
-
 class ValidatorFenced(RuntimeError):
     """Another live instance with the same transactional.id took over; this one must stop."""
 
@@ -396,14 +381,8 @@ class Validator:
             except KafkaException as exc:
                 err = exc.args[0]
                 # An error that requires an abort (e.g. records of the transaction timed out while
-                # a broker was frozen) never succeeds on retry: raised, the batch aborts and rewinds.
-                transient = (
-                    isinstance(err, KafkaError)
-                    and not err.fatal()
-                    and not err.txn_requires_abort()
-                    and (err.retriable() or err.code() in _TRANSIENT)
-                )
-                if not transient or self._should_stop():
+                # a broker was frozen) is not transient: raised, the batch aborts and rewinds.
+                if not is_transient(exc) or self._should_stop():
                     raise
                 tries += 1
                 self.log(
