@@ -9,6 +9,7 @@ full producer queue means), so a change to one of them reaches every caller.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -243,6 +244,38 @@ def is_transient(exc: KafkaException) -> bool:
         and not err.txn_requires_abort()
         and (err.retriable() or err.code() in TRANSIENT_ERRORS)
     )
+
+
+class KafkaCallStalled(RuntimeError):
+    """A Kafka client call that did not return within its deadline; its client must be replaced."""
+
+
+def call_with_deadline(call: Callable[[], object], seconds: float, name: str):
+    """call() in a worker thread; its result or exception, or KafkaCallStalled after `seconds`.
+
+    Some librdkafka 2.16 calls can block far past their own timeout argument: in the fault suite
+    send_offsets_to_transaction hung over 4 minutes after the broker holding the group coordinator
+    was killed (librdkafka issue #5511, open: a decommissioned broker stays cached as coordinator
+    and no FindCoordinator is ever sent). A blocked C call cannot be interrupted, so the caller
+    abandons the client (the thread stays parked, a daemon) and opens a new one, whose init
+    fences the old.
+    """
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name=name, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise KafkaCallStalled(f"{name} did not return within {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _committed(consumer: Consumer, tps: list[TopicPartition], timeout: float) -> list:

@@ -450,7 +450,9 @@ def test_broker_outage_time_outs_are_retried_not_fatal(settings, pipeline, monke
             def call(*args, **kwargs):
                 if faults[name] < times:
                     faults[name] += 1
-                    raise KafkaException(KafkaError(code, f"injected {name} failure", retriable=False))
+                    raise KafkaException(
+                        KafkaError(code, f"injected {name} failure", retriable=False)
+                    )
                 return real(*args, **kwargs)
 
             return call
@@ -458,9 +460,9 @@ def test_broker_outage_time_outs_are_retried_not_fatal(settings, pipeline, monke
         return wrap
 
     class OutageProducer(service.Producer):
-        send_offsets_to_transaction = flaky(
-            "send_offsets", KafkaError._TIMED_OUT, 1
-        )(service.Producer.send_offsets_to_transaction)
+        send_offsets_to_transaction = flaky("send_offsets", KafkaError._TIMED_OUT, 1)(
+            service.Producer.send_offsets_to_transaction
+        )
         abort_transaction = flaky("abort", KafkaError._TIMED_OUT, 2)(
             service.Producer.abort_transaction
         )
@@ -480,4 +482,44 @@ def test_broker_outage_time_outs_are_retried_not_fatal(settings, pipeline, monke
     assert faults == {"send_offsets": 1, "abort": 2, "committed": 2}, lines
     assert sum("retry" in line for line in lines) == 4, lines
     assert validator.transactions_aborted == 1 and counts.records_in == len(placed)
+    check_exactly_once(settings, pipeline, placed)
+
+
+def test_a_stalled_transaction_call_is_abandoned_and_the_batch_redone(
+    settings, pipeline, monkeypatch
+):
+    """librdkafka can block in send_offsets_to_transaction far past its timeout (seen in the fault
+    suite after the group coordinator's broker was killed). The hang is a client bug that a real
+    broker fault triggers only by chance, so it is injected: the first call blocks until the test
+    ends. The validator gives up on it after twice its call timeout, replaces the producer (whose
+    init fences the stuck one), reads the batch again, and every input lands exactly once."""
+    import threading
+
+    from darooghe.validation import service
+
+    release = threading.Event()
+    blocked = Counter()
+
+    class StallingProducer(service.Producer):
+        def send_offsets_to_transaction(self, *args, **kwargs):
+            if not blocked:
+                blocked["send_offsets"] += 1
+                release.wait()  # never returns while the validator runs
+            return super().send_offsets_to_transaction(*args, **kwargs)
+
+    monkeypatch.setattr(service, "Producer", StallingProducer)
+    placed = produce(settings, pipeline["input"], make_samples(1500, seed=43, invalid_share=0.1))
+    lines: list[str] = []
+    validator = Validator(
+        options(pipeline, batch_size=400, stop_when_idle=3.0, kafka_timeout_s=2.0),
+        settings,
+        log=lines.append,
+    )
+    try:
+        counts = validator.run()
+    finally:
+        release.set()
+    assert blocked["send_offsets"] == 1
+    assert any("did not return within 4 s; replacing the producer" in line for line in lines), lines
+    assert validator.transactions_aborted == 1 and counts.records_in == len(placed), "\n".join(lines)
     check_exactly_once(settings, pipeline, placed)

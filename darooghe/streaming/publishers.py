@@ -16,14 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from darooghe.config import Settings
-from darooghe.kafka_io import consumer_config, produce_when_room, producer_config, require_topic
+from darooghe.kafka_io import (
+    KafkaCallStalled,
+    call_with_deadline,
+    consumer_config,
+    produce_when_room,
+    producer_config,
+    require_topic,
+)
 
 KeyedValue = tuple[str | None, str]
 
@@ -179,11 +185,9 @@ class TransactionalTopicPublisher:
     ) -> int:
         """Write the batch in one transaction; 0 when this batch id was committed before.
 
-        A transaction that has not ended after STALL_TIMEOUTS x timeout_s is taken as stalled:
-        seen in the fault suite, librdkafka 2.16 blocked in send_offsets_to_transaction past its
-        timeout for over 4 minutes after the group coordinator's broker was killed and restarted.
-        The stalled clients are abandoned (their call cannot be interrupted) and new ones opened:
-        their init fences the old producer, so its transaction can no longer commit, or lets a
+        A transaction that has not ended after STALL_TIMEOUTS x timeout_s is taken as stalled
+        (`kafka_io.call_with_deadline` says when librdkafka does that). The stalled clients are
+        abandoned and new ones opened: their init fences the old producer, so its transaction can no longer commit, or lets a
         commit it had already started finish; the committed batch id read back says which, and
         the batch is written again only if it is not committed.
         """
@@ -195,25 +199,17 @@ class TransactionalTopicPublisher:
         if unknown:
             raise PublishError(f"side output(s) {unknown} not configured; have {self.side_topics}")
         for attempt in range(1, STALL_ATTEMPTS + 1):
-            outcome: dict = {}
-
-            def run(outcome: dict = outcome) -> None:
-                try:
-                    outcome["written"] = self._transaction(batch_id, records, side)
-                except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                    outcome["error"] = exc
-
-            worker = threading.Thread(target=run, name=f"transaction-{batch_id}", daemon=True)
-            worker.start()
-            worker.join(STALL_TIMEOUTS * self.timeout_s)
-            if not worker.is_alive():
-                if "error" in outcome:
-                    raise outcome["error"]
-                return outcome["written"]
-            self.log(
-                f"batch {batch_id} to {self.topic}: the transaction stalled for "
-                f"{STALL_TIMEOUTS * self.timeout_s:g} s (attempt {attempt}); reopening the clients"
-            )
+            try:
+                return call_with_deadline(
+                    lambda: self._transaction(batch_id, records, side),
+                    STALL_TIMEOUTS * self.timeout_s,
+                    f"transaction-{batch_id}",
+                )
+            except KafkaCallStalled:
+                self.log(
+                    f"batch {batch_id} to {self.topic}: the transaction stalled for "
+                    f"{STALL_TIMEOUTS * self.timeout_s:g} s (attempt {attempt}); reopening the clients"
+                )
             self._open()
             if batch_id <= self.committed_batch:
                 return 0  # the stalled transaction's commit went through after all

@@ -20,7 +20,10 @@ for several instances:
   committed offsets, so the batch is read again; a fatal error stops the instance with an error.
   A broker outage is not fatal: a transactional call or committed() that times out or meets a
   moving coordinator is retried with exponential backoff (up to MAX_BACKOFF_S between tries)
-  until it succeeds or a stop is requested. If the process dies anyway, the `validator_watch`
+  until it succeeds or a stop is requested. A call blocked past twice its own timeout (a
+  librdkafka hang, see `kafka_io.call_with_deadline`) is abandoned with its producer: a new
+  producer under the same id fences the old one, and the batch is read again unless the offsets
+  committed meanwhile show it went through. If the process dies anyway, the `validator_watch`
   sensor starts an enabled instance again (darooghe.validation.supervision). A consumer that hits
   a fatal error (a static member fenced by its own old registration after the group coordinator
   moved) is replaced by a new one under the same id; more than MAX_CONSUMER_REOPENS of those in
@@ -53,6 +56,8 @@ from confluent_kafka import (
 
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import (
+    KafkaCallStalled,
+    call_with_deadline,
     consumer_config,
     is_transient,
     offsets_behind,
@@ -68,6 +73,10 @@ from darooghe.validation.progress import Counts, base_report, progress_path, wri
 DEFAULT_GROUP = "darooghe-validator"
 #: Longest wait between two tries of a Kafka call during an outage.
 MAX_BACKOFF_S = 30.0
+#: A Kafka call not returned after this many of its own timeouts is stalled.
+STALL_TIMEOUTS = 2
+
+
 class ValidatorFenced(RuntimeError):
     """Another live instance with the same transactional.id took over; this one must stop."""
 
@@ -151,6 +160,8 @@ class Validator:
         self._should_stop: Callable[[], bool] = lambda: False
         #: monotonic times the consumer was reopened after a fatal error
         self._reopened: list[float] = []
+        #: The open batch's (next offsets, valid count, error codes) once its offsets are sent.
+        self._in_flight: tuple[dict[int, int], int, list[tuple[str, ...]]] | None = None
         self._started = time.monotonic()
         self._last_report = (self._started, 0)
         self._last_line = self._started
@@ -161,7 +172,40 @@ class Validator:
         self._should_stop = should_stop
         for topic in (o.input_topic, o.valid_topic, o.error_topic):
             require_topic(topic, self.settings)
-        self.producer = Producer(
+        self.producer = self._new_producer()
+        # Aborts what a crashed predecessor with the same id left open, and fences it.
+        self._retrying(
+            "init_transactions", lambda: self.producer.init_transactions(o.kafka_timeout_s)
+        )
+        self.consumer = self._new_consumer()
+        self.log(
+            f"validator {o.member_id}: {o.input_topic} -> {o.valid_topic} | {o.error_topic} "
+            f"(group {o.group_id}, batches of {o.batch_size})"
+        )
+        self._report_progress(time.monotonic(), force=True)  # "running" is visible at once
+        state = "failed"
+        try:
+            idle_since = time.monotonic()
+            while not should_stop():
+                msgs = self.consumer.consume(o.batch_size, o.poll_timeout)
+                aborted = self.transactions_aborted
+                now = time.monotonic()
+                if msgs and (self._process(msgs) or self.transactions_aborted > aborted):
+                    now = idle_since = time.monotonic()  # an aborted batch is read again
+                elif not self.assigned:
+                    idle_since = now  # still joining the group: not idle, just not started
+                elif o.stop_when_idle is not None and now - idle_since >= o.stop_when_idle:
+                    self.log(f"validator {o.member_id}: idle for {o.stop_when_idle:g} s, stopping")
+                    break
+                self._report_progress(now)
+            state = "stopped"
+        finally:
+            self._close(state)
+        return self.counts
+
+    def _new_producer(self) -> Producer:
+        o = self.options
+        return Producer(
             producer_config(
                 self.settings,
                 **{
@@ -178,32 +222,6 @@ class Validator:
                 },
             )
         )
-        # Aborts what a crashed predecessor with the same id left open, and fences it.
-        self._retrying("init_transactions", lambda: self.producer.init_transactions(o.kafka_timeout_s))
-        self.consumer = self._new_consumer()
-        self.log(
-            f"validator {o.member_id}: {o.input_topic} -> {o.valid_topic} | {o.error_topic} "
-            f"(group {o.group_id}, batches of {o.batch_size})"
-        )
-        self._report_progress(time.monotonic(), force=True)  # "running" is visible at once
-        state = "failed"
-        try:
-            idle_since = time.monotonic()
-            while not should_stop():
-                msgs = self.consumer.consume(o.batch_size, o.poll_timeout)
-                now = time.monotonic()
-                if msgs and self._process(msgs):
-                    idle_since = now
-                elif not self.assigned:
-                    idle_since = now  # still joining the group: not idle, just not started
-                elif o.stop_when_idle is not None and now - idle_since >= o.stop_when_idle:
-                    self.log(f"validator {o.member_id}: idle for {o.stop_when_idle:g} s, stopping")
-                    break
-                self._report_progress(now)
-            state = "stopped"
-        finally:
-            self._close(state)
-        return self.counts
 
     def _new_consumer(self) -> Consumer:
         o = self.options
@@ -243,7 +261,15 @@ class Validator:
 
     # --- the read-process-write step -------------------------------------------------------------
     def _process(self, msgs: list) -> int:
-        """Validate and route one consumed batch in one transaction; returns records committed.
+        """Validate and route one consumed batch in one transaction; returns records committed."""
+        self._in_flight = None
+        try:
+            return self._transact(msgs)
+        except KafkaCallStalled as exc:
+            return self._replace_stalled_clients(exc)
+
+    def _transact(self, msgs: list) -> int:
+        """The batch's transaction: begin, produce each verdict, send the offsets, commit.
 
         The loop body is the validator's hot path: locals instead of attribute lookups, counts
         kept as plain integers and turned into Counts once per batch.
@@ -298,10 +324,13 @@ class Validator:
             if not next_offsets:
                 self._abort()  # only consumer errors in this batch: nothing to do
                 return 0
-            producer.send_offsets_to_transaction(
-                [TopicPartition(input_topic, p, off) for p, off in next_offsets.items()],
-                self.consumer.consumer_group_metadata(),
-                o.kafka_timeout_s,
+            self._in_flight = (next_offsets, n_valid, error_codes)
+            offsets = [TopicPartition(input_topic, p, off) for p, off in next_offsets.items()]
+            group = self.consumer.consumer_group_metadata()
+            call_with_deadline(
+                lambda: producer.send_offsets_to_transaction(offsets, group, o.kafka_timeout_s),
+                self._stall_s,
+                f"validator {o.member_id} send_offsets_to_transaction",
             )
             self._commit()
         except KafkaException as exc:
@@ -316,6 +345,9 @@ class Validator:
             self._reopen_consumer(exc.args[0])
             return 0
         producer.poll(0)  # serve delivery reports so they do not pile up
+        return self._count_committed(n_valid, error_codes)
+
+    def _count_committed(self, n_valid: int, error_codes: list[tuple[str, ...]]) -> int:
         self.last_commit_at = time.monotonic()
         self.counts.records_in += n_valid + len(error_codes)
         self.counts.valid += n_valid
@@ -330,8 +362,10 @@ class Validator:
     def _route_unwritable(self, m, verdict, topic: str, err: KafkaError):
         """Write, in place of an output the producer refused for good, its bounded error record."""
         ts_type, ts = m.timestamp()
-        size = len(verdict.value) + len(verdict.key or b"") + sum(
-            len(k) + len(v or b"") for k, v in (m.headers() or [])
+        size = (
+            len(verdict.value)
+            + len(verdict.key or b"")
+            + sum(len(k) + len(v or b"") for k, v in (m.headers() or []))
         )
         replacement = unwritable_verdict(
             verdict,
@@ -344,7 +378,9 @@ class Validator:
             f"producer's limit of {PRODUCER_MAX_MESSAGE_BYTES:,} bytes ({err.str()}); written "
             "without its payload and headers: read the original at its source offset",
         )
-        headers = [(k, v) for k, v in (m.headers() or []) if k == LABEL_HEADER and len(v or b"") < 1024]
+        headers = [
+            (k, v) for k, v in (m.headers() or []) if k == LABEL_HEADER and len(v or b"") < 1024
+        ]
         self.log(
             f"validator {self.options.member_id}: partition {m.partition()} offset {m.offset()}: "
             f"output of {size:,} bytes refused ({err.str()}); routed as an error record"
@@ -371,13 +407,21 @@ class Validator:
             lambda: self.producer.abort_transaction(self.options.kafka_timeout_s),
         )
 
+    @property
+    def _stall_s(self) -> float:
+        """A Kafka call still blocked after this long is stalled (`call_with_deadline`)."""
+        return STALL_TIMEOUTS * self.options.kafka_timeout_s
+
     def _retrying(self, what: str, call: Callable[[], object]):
         """call() until it succeeds: retriable and outage errors are retried with backoff; a
-        fatal or request error, or any error once a stop is requested, is raised."""
+        fatal or request error, or any error once a stop is requested, is raised; a call that
+        stalls raises KafkaCallStalled."""
         delay, tries = 0.5, 0
         while True:
             try:
-                return call()
+                return call_with_deadline(
+                    call, self._stall_s, f"validator {self.options.member_id} {what}"
+                )
             except KafkaException as exc:
                 err = exc.args[0]
                 # An error that requires an abort (e.g. records of the transaction timed out while
@@ -407,11 +451,12 @@ class Validator:
         self.transactions_aborted += 1
         self._rewind()
 
-    def _rewind(self) -> None:
-        """Position the consumer at the group's committed offsets (what the aborted batch undid)."""
+    def _rewind(self) -> list[TopicPartition]:
+        """Position the consumer at the group's committed offsets (what the aborted batch undid);
+        returns them."""
         assignment = self.consumer.assignment()
         if not assignment:
-            return
+            return []
         committed = self._retrying(
             "committed",
             lambda: self.consumer.committed(assignment, timeout=self.options.kafka_timeout_s),
@@ -430,6 +475,40 @@ class Validator:
             self.consumer.close()
             self.assigned = []
             self.consumer = self._new_consumer()
+        return committed
+
+    def _replace_stalled_clients(self, stalled: KafkaCallStalled) -> int:
+        """Carry on after a Kafka call stalled mid-batch; returns the records it committed.
+
+        The stalled producer is abandoned and a new one opened under the same transactional.id:
+        its init fences the old one, aborting the open transaction (or letting a commit already
+        under way finish). The committed offsets then say which happened: the batch is counted
+        if its offsets are among them, and the consumer is rewound to them either way. A consumer
+        that cannot answer is replaced too; the new one starts from the committed offsets.
+        """
+        o = self.options
+        self.log(f"validator {o.member_id}: {stalled}; replacing the producer")
+        self.producer = self._new_producer()
+        self._retrying(
+            "init_transactions", lambda: self.producer.init_transactions(o.kafka_timeout_s)
+        )
+        in_flight, self._in_flight = self._in_flight, None
+        try:
+            committed = {tp.partition: tp.offset for tp in self._rewind()}
+        except (KafkaCallStalled, KafkaException) as exc:
+            self.log(f"validator {o.member_id}: rewinding failed ({exc}); replacing the consumer")
+            self.assigned = []
+            self.consumer = (
+                self._new_consumer()
+            )  # the old one is abandoned, not closed: it may be stuck
+            committed = {}
+        if in_flight is not None and committed:
+            next_offsets, n_valid, error_codes = in_flight
+            if all(committed.get(p, -1) >= off for p, off in next_offsets.items()):
+                self.log(f"validator {o.member_id}: the stalled batch was committed after all")
+                return self._count_committed(n_valid, error_codes)
+        self.transactions_aborted += 1
+        return 0
 
     def _reopen_consumer(self, err: KafkaError) -> None:
         """A new consumer in place of one that hit a fatal error; it rejoins under the same

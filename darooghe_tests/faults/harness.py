@@ -259,7 +259,7 @@ class Run:
             except KafkaException as exc:  # a coordinator still moving after a broker's return
                 unanswered = f" (last lag query: {exc})"
             assert time.monotonic() < deadline, (
-                f"validator lag stayed > 0{unanswered}: " + self.tail("validator")
+                f"validator lag stayed > 0{unanswered}: " + self.stalled("validator")
             )
             time.sleep(0.5)
 
