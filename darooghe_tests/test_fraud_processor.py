@@ -22,6 +22,7 @@ from darooghe.fraud.rules import HORIZON_MS
 from darooghe.fraud.txn import iso_ms
 from darooghe.fraud.window import ALERTED_FLAGS
 from darooghe.streaming.fraud_processor import (
+    HELD_VERSION,
     INPUT_COLUMNS,
     NEXT_SCAN,
     SCAN_EVERY_MS,
@@ -169,3 +170,25 @@ def test_active_customer_is_trimmed_on_input(tmp_path):
     t.setWatermark(T0 + 5 * MIN + 1)
     t.test(BUCKET, [row("b", 6 * MIN)])
     assert [h[0] for h in held(t)] == ["b"]
+
+
+def test_a_batch_rerun_on_rolled_back_state_judges_as_the_first_run(tmp_path):
+    """The worker keeps the held rows it saved (no state read while the state's version token is
+    the cached one). Spark re-runs a failed micro-batch on the state of the batch before: the token
+    read is then the older one, so the rows come from the state, and the re-run judges as the
+    first run did (with the cache trusted, its rows would all be redeliveries)."""
+    t = make_tester(tmp_path)
+    t.test(BUCKET, [row(f"t{i}", i * SEC) for i in range(4)])
+    before = (t.peekMapState(WINDOWS, BUCKET), t.peekValueState(HELD_VERSION, BUCKET))
+    burst = [row(f"u{i}", (4 + i) * SEC) for i in range(3)]
+    first = [(r.kind, r.rule, r.transaction_id) for r in t.test(BUCKET, burst)]
+    assert first == [("alert", "VELOCITY", "u1"), ("alert", "VELOCITY", "u2")]
+    assert t.peekValueState(HELD_VERSION, BUCKET) != before[1]
+    # The batch's state commit failed: Spark restores the state as it was before it.
+    t.updateMapState(WINDOWS, BUCKET, before[0])
+    t.updateValueState(HELD_VERSION, BUCKET, before[1])
+    rerun = [(r.kind, r.rule, r.transaction_id) for r in t.test(BUCKET, burst)]
+    assert rerun == first
+    # And the cache serves the next batch: a redelivery is known without reading the state.
+    again = t.test(BUCKET, [row("u2", 6 * SEC)])
+    assert [(r.kind, r.transaction_id) for r in again] == [("duplicate", "u2")]
