@@ -18,6 +18,10 @@ bucket one iteration of the map (a few Arrow-sized fetches), one write per slice
 whatever the number of customers. BUCKETS and SLICE_MS are part of the checkpoint: changing them
 (or coming from the per-customer layout) needs a fresh checkpoint (`--fresh`).
 
+ValueState `held_version` holds a random token written with every change of the slices: a worker
+that saved the bucket last keeps its rows (`_HELD`) and skips reading the slices while the token is
+unchanged.
+
 Eviction is exact (`judge` drops rows before watermark - horizon, horizon = the rule history's
 longest look-back): a slice wholly before that is removed, the one straddling it is rewritten.
 Per bucket one event-time timer (ValueState `next_scan`), SCAN_EVERY_MS after the watermark when
