@@ -246,6 +246,10 @@ def is_transient(exc: KafkaException) -> bool:
     )
 
 
+#: A Kafka call still blocked after this many of its own timeouts is taken as stalled.
+STALL_TIMEOUTS = 2
+
+
 class KafkaCallStalled(RuntimeError):
     """A Kafka client call that did not return within its deadline; its client must be replaced."""
 

@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from darooghe.config import Settings
 from darooghe.kafka_io import (
+    STALL_TIMEOUTS,
     KafkaCallStalled,
     call_with_deadline,
     consumer_config,
@@ -91,8 +92,7 @@ def transactional_id_for(workdir: str | Path, job: str = "fraud") -> str:
     return f"darooghe-{job}-sink-{digest}"
 
 
-#: A transaction not ended after this many call timeouts is stalled; this many tries per batch.
-STALL_TIMEOUTS = 2
+#: Tries per batch of a transaction that stalls (kafka_io.STALL_TIMEOUTS x its call timeout).
 STALL_ATTEMPTS = 2
 
 
@@ -187,9 +187,9 @@ class TransactionalTopicPublisher:
 
         A transaction that has not ended after STALL_TIMEOUTS x timeout_s is taken as stalled
         (`kafka_io.call_with_deadline` says when librdkafka does that). The stalled clients are
-        abandoned and new ones opened: their init fences the old producer, so its transaction can no longer commit, or lets a
-        commit it had already started finish; the committed batch id read back says which, and
-        the batch is written again only if it is not committed.
+        abandoned and new ones opened: their init fences the old producer, so its transaction
+        can no longer commit, or lets a commit it had already started finish; the committed batch
+        id read back says which, and the batch is written again only if it is not committed.
         """
         if batch_id <= self.committed_batch:
             return 0

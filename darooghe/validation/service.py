@@ -56,6 +56,7 @@ from confluent_kafka import (
 
 from darooghe.config import Settings, load_settings
 from darooghe.kafka_io import (
+    STALL_TIMEOUTS,
     KafkaCallStalled,
     call_with_deadline,
     consumer_config,
@@ -73,8 +74,6 @@ from darooghe.validation.progress import Counts, base_report, progress_path, wri
 DEFAULT_GROUP = "darooghe-validator"
 #: Longest wait between two tries of a Kafka call during an outage.
 MAX_BACKOFF_S = 30.0
-#: A Kafka call not returned after this many of its own timeouts is stalled.
-STALL_TIMEOUTS = 2
 
 
 class ValidatorFenced(RuntimeError):
@@ -330,7 +329,7 @@ class Validator:
             call_with_deadline(
                 lambda: producer.send_offsets_to_transaction(offsets, group, o.kafka_timeout_s),
                 self._stall_s,
-                f"validator {o.member_id} send_offsets_to_transaction",
+                "send_offsets_to_transaction",
             )
             self._commit()
         except KafkaException as exc:
@@ -419,9 +418,7 @@ class Validator:
         delay, tries = 0.5, 0
         while True:
             try:
-                return call_with_deadline(
-                    call, self._stall_s, f"validator {self.options.member_id} {what}"
-                )
+                return call_with_deadline(call, self._stall_s, what)
             except KafkaException as exc:
                 err = exc.args[0]
                 # An error that requires an abort (e.g. records of the transaction timed out while
@@ -498,9 +495,8 @@ class Validator:
         except (KafkaCallStalled, KafkaException) as exc:
             self.log(f"validator {o.member_id}: rewinding failed ({exc}); replacing the consumer")
             self.assigned = []
-            self.consumer = (
-                self._new_consumer()
-            )  # the old one is abandoned, not closed: it may be stuck
+            # The old consumer is abandoned, not closed: it may be stuck.
+            self.consumer = self._new_consumer()
             committed = {}
         if in_flight is not None and committed:
             next_offsets, n_valid, error_codes = in_flight
