@@ -1,11 +1,12 @@
 """The stateful processor of the fraud job (`transformWithStateInPandas`, event-time mode).
 
-The grouping key is a fixed bucket of customers (`customer_bucket`, BUCKETS of them). Each call
-gets the bucket's new rows of the micro-batch (packed by `pack_buckets`: a few input rows per
-bucket) and judges them all at once with `darooghe.fraud.columnar.judge` (vectorised: one sort,
-`searchsorted` counts, a numpy haversine over each customer's horizon neighbours), with the rule
-history of the snapshot the task read when it started (`darooghe.fraud.rule_snapshot.RuleSnapshot`)
-and the customers' averages (`darooghe.fraud.profiles.ProfileSnapshot`).
+The grouping key is a fixed bucket of customers (`customer_bucket`; BUCKETS of them, or the count
+the checkpoint recorded). Each call gets the bucket's new rows of the micro-batch (packed by
+`pack_buckets`: a few input rows per bucket) and judges them all at once with
+`darooghe.fraud.columnar.judge` (vectorised: one sort, `searchsorted` counts, a numpy haversine over
+each customer's horizon neighbours), with the rule history of the snapshot the task read when it
+started (`darooghe.fraud.rule_snapshot.RuleSnapshot`) and the customers' averages
+(`darooghe.fraud.profiles.ProfileSnapshot`).
 
 State, per bucket: MapState `held_slices`, key = the start of a SLICE_MS slice of event time, value
 = the bucket's held rows of that slice in the compact binary form of `columnar.encode_rows` (ids,
@@ -15,8 +16,9 @@ of the per-customer layout (one MapState entry per customer: a read and a write 
 batch) spent 62 % of the Python worker's time in them (README, bench.streaming). A batch costs per
 bucket one iteration of the map (a few Arrow-sized fetches), one write per slice that changed
 (new rows land in the latest one or two slices) and the timer check: about 5 calls per bucket,
-whatever the number of customers. BUCKETS and SLICE_MS are part of the checkpoint: changing them
-(or coming from the per-customer layout) needs a fresh checkpoint (`--fresh`).
+whatever the number of customers. The bucket count is part of the checkpoint: the job records it
+beside the checkpoint and keeps it for the checkpoint's life (`fraud_job.checkpoint_buckets`).
+SLICE_MS is too: changing it (or coming from the per-customer layout) needs `--fresh`.
 
 ValueState `held_version` holds a random token written with every change of the slices: a worker
 that saved the bucket last keeps its rows (`_HELD`) and skips reading the slices while the token is
@@ -55,7 +57,14 @@ from darooghe.fraud.rule_snapshot import RuleSnapshot
 from darooghe.fraud.ruleset import DEFAULT_HISTORY
 from darooghe.fraud.txn import iso_ms
 
-BUCKETS = 32
+#: Customer buckets of a new checkpoint (the grouping key). Why 6: Spark places a bucket in state
+#: partition pmod(murmur3(bucket), partitions); 6 buckets fall 3/3 into the default 2 partitions
+#: where 32 fell 20/12, and every bucket costs a few state round trips per micro-batch. Measured
+#: live at 1,000 events/s (median micro-batch): 32 buckets 741 ms, 8 buckets 600 ms; sustained
+#: (400,000-event backlog): 32 buckets 16,870 events/s, 6 buckets 18,524.
+BUCKETS = 6
+#: The buckets of a checkpoint started before the count was recorded (darooghe.streaming.fraud_job).
+LEGACY_BUCKETS = 32
 #: Event-time width of one state entry of a bucket.
 SLICE_MS = 20_000
 #: How often (in event time) a bucket without input looks for slices out of reach.
@@ -83,9 +92,9 @@ SLICES, NEXT_SCAN, HELD_VERSION = "held_slices", "next_scan", "held_version"
 ALERT, LATE, DUPLICATE = "alert", "late", "duplicate"
 
 
-def customer_bucket(customer_id: Column) -> Column:
-    """The grouping key: a stable hash of customer_id into BUCKETS buckets."""
-    return F.pmod(F.hash(customer_id), F.lit(BUCKETS)).cast("int")
+def customer_bucket(customer_id: Column, buckets: int = BUCKETS) -> Column:
+    """The grouping key: a stable hash of customer_id into `buckets` buckets."""
+    return F.pmod(F.hash(customer_id), F.lit(buckets)).cast("int")
 
 
 def slice_of(ms):
@@ -193,7 +202,8 @@ class FraudDetector(StatefulProcessor):
 
         From this worker's cache when the state's version token is the one the cache was saved
         with (`_HELD`); else read from the state, slice by slice."""
-        token = self._token = self.version.get()[0] if self.version.exists() else None
+        stored = self.version.get()  # None when absent: one state call, not exists() then get()
+        token = self._token = None if stored is None else stored[0]
         cached = _HELD.get(key)
         if token is not None and cached is not None and cached[0] == token:
             held = cached[1]
