@@ -143,6 +143,32 @@ class SourceConfig:
         )
 
 
+#: How long the broker may hold a fetch of Spark's Kafka reader that finds no new records (Kafka's
+#: default is 500 ms). A micro-batch whose offset range ends a few records short of the log end
+#: (the last full batch of a backlog) waited that long in every task: measured on a 400,000-record
+#: backlog in batches of 25,000, the passthrough's last full batch took 1,253 ms against about
+#: 300 for the others, the fraud job's 2,227 against about 1,200; with 50 ms, 390 ms.
+FETCH_MAX_WAIT_MS = 50
+
+
+def kafka_stream(
+    spark: SparkSession, settings: Settings, topic: str, max_offsets: int | None = None
+):
+    """The Kafka reader of every streaming job (a DataStreamReader: call .load())."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", topic)
+        .option("startingOffsets", "earliest")
+        # Only committed records: the validator writes valid_transactions in Kafka transactions.
+        .option("kafka.isolation.level", "read_committed")
+        .option("kafka.fetch.max.wait.ms", str(FETCH_MAX_WAIT_MS))
+    )
+    if max_offsets:
+        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets))
+    return reader
+
+
 def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) -> DataFrame:
     """The raw record stream: key, value (strings), record_time (timestamp)."""
     if source.kind == "file":
@@ -154,17 +180,7 @@ def read_records(spark: SparkSession, source: SourceConfig, settings: Settings) 
             .load()
         )
         return raw.select("key", "value", F.timestamp_millis("timestamp").alias("record_time"))
-    reader = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-        .option("subscribe", source.topic)
-        .option("startingOffsets", "earliest")
-        # Only committed records: the validator writes valid_transactions in Kafka transactions.
-        .option("kafka.isolation.level", "read_committed")
-    )
-    if source.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
-    raw = reader.load()
+    raw = kafka_stream(spark, settings, source.topic, source.max_offsets_per_trigger).load()
     return raw.select(
         F.col("key").cast("string").alias("key"),
         F.col("value").cast("string").alias("value"),
