@@ -20,6 +20,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming import DataStreamReader
 from pyspark.sql.streaming.datasource import (
     ReadAllAvailable,
     ReadMaxFiles,
@@ -153,8 +154,8 @@ FETCH_MAX_WAIT_MS = 50
 
 def kafka_stream(
     spark: SparkSession, settings: Settings, topic: str, max_offsets: int | None = None
-):
-    """The Kafka reader of every streaming job (a DataStreamReader: call .load())."""
+) -> DataStreamReader:
+    """The Kafka reader of every streaming job and of the bench's passthrough (call .load())."""
     reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
