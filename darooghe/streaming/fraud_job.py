@@ -1,6 +1,7 @@
 """The fraud detection streaming query: valid transactions in, fraud alerts out.
 
     records (Kafka or record files) -> parse -> watermark(event_time, allowed lateness)
+      -> coalesce(one task per state partition)
       -> mapInArrow(pack_buckets): per input batch, one row per customer bucket (its rows packed)
       -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per
          bucket in event-time slices, rules from the rule history of the micro-batch
@@ -211,7 +212,14 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
         F.col("amount"),
         F.col("risk_level"),
     )
-    packed = inputs.mapInArrow(pack_buckets, PACKED_SCHEMA)
+    # One task per configured shuffle partition (a core each) reads, parses and packs, whatever
+    # the topic's partitions: with 4 of them on 2 cores that stage ran in two waves, each task
+    # with its own Python round trip. Measured live at 1,000 events/s, no validator, two runs each: the stage
+    # 142 -> 73 ms, the median micro-batch 638 / 577 -> 532 / 544 ms; the sustained rate within
+    # the noise (400,000-event backlog: 18,820 vs 19,321 events/s).
+    packed = inputs.coalesce(settings.spark_shuffle_partitions).mapInArrow(
+        pack_buckets, PACKED_SCHEMA
+    )
     return packed.groupBy("bucket").transformWithStateInPandas(
         statefulProcessor=FraudDetector(str(cfg.profiles_snapshot), str(cfg.rules_snapshot)),
         outputStructType=OUTPUT_SCHEMA,
