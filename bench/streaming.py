@@ -404,10 +404,7 @@ def p99_by_third(records: list, sent: dict) -> list[float | None]:
     thirds: list[list[int]] = [[], [], []]
     for at, latency in timed_latencies(records, sent):
         thirds[min(2, 3 * (at - start) // (end - start))].append(latency)
-    return [
-        statistics.quantiles(t, n=100, method="inclusive")[98] / 1000 if len(t) > 1 else None
-        for t in thirds
-    ]
+    return [percentiles(t)["p99_s"] if len(t) > 1 else None for t in thirds]
 
 
 def measure(settings, args) -> dict | None:
