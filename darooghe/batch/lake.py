@@ -47,6 +47,7 @@ from pyspark.sql.types import (
 
 from darooghe.kafka_io import partition_offsets
 from darooghe.schema import FIELDS, SPARK_DDL
+from darooghe.spark_json import json_fields
 
 LAKE_NAME = "transactions_lake"
 PARTITION_COLUMN = "event_date"
@@ -98,11 +99,11 @@ def parse_records(records: DataFrame) -> DataFrame:
     """Kafka rows (value, partition, offset, timestamp) -> every row with its parsed columns and a
     `parsed` flag (false when the value is not a transaction; the validated topic should hold none)."""
     parsed = records.select(
-        F.from_json(F.col("value").cast("string"), SPARK_DDL).alias("t"),
+        json_fields(F.col("value").cast("string"), SPARK_DDL),  # parsed once (spark_json)
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-    ).select("t.*", "kafka_partition", "kafka_offset", "kafka_timestamp")
+    )
     event_time = F.try_to_timestamp(F.col("timestamp"))
     return parsed.withColumn("event_time", event_time).withColumn(
         "parsed",

@@ -30,6 +30,7 @@ from pyspark.sql.streaming.datasource import (
 from darooghe.config import Settings
 from darooghe.records import parse_record
 from darooghe.schema import FIELDS, spark_ddl
+from darooghe.spark_json import json_fields
 from darooghe.topics import VALID_TRANSACTIONS
 
 RECORD_FILES_FORMAT = "darooghe_records"
@@ -201,9 +202,7 @@ def parse_transactions(records: DataFrame, schema: str = TRANSACTION_SCHEMA) -> 
     Values that do not parse (the validated topic should hold none) are dropped here; Spark's
     progress counts them in numInputRows, so in - out shows them.
     """
-    parsed = records.select(F.from_json("value", schema).alias("t"), "record_time").select(
-        "t.*", "record_time"
-    )
+    parsed = records.select(json_fields(F.col("value"), schema), "record_time")  # parsed once
     return parsed.withColumn("event_time", F.to_timestamp("timestamp")).where(
         F.col("transaction_id").isNotNull()
         & F.col("customer_id").isNotNull()
