@@ -20,9 +20,10 @@ whatever the number of customers. The bucket count is part of the checkpoint: th
 beside the checkpoint and keeps it for the checkpoint's life (`fraud_job.checkpoint_buckets`).
 SLICE_MS is too: changing it (or coming from the per-customer layout) needs `--fresh`.
 
-ValueState `held_version` holds a random token written with every change of the slices: a worker
-that saved the bucket last keeps its rows (`_HELD`) and skips reading the slices while the token is
-unchanged.
+ValueState `held_version` holds the bucket's manifest: each slice's start and a random token
+written with every change of that slice (`encode_manifest`). A worker keeps the held rows it last
+loaded or saved (`_HELD`) with the manifest they match: the same manifest means the state holds
+those rows, and no slice is read; another means only the slices whose tokens changed are read.
 
 Eviction is exact (`judge` drops rows before watermark - horizon, horizon = the rule history's
 longest look-back): a slice wholly before that is removed, the one straddling it is rewritten.
@@ -140,13 +141,39 @@ def pack_buckets(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         )
 
 
-#: Per Python worker: bucket key -> (version token, held rows) as last saved by this worker.
-#: Valid only while the bucket's state holds the same token: _save writes a new random token with
-#: every change, and a state rolled back (a micro-batch re-run after a failure) or written by
-#: another worker or query holds another, so the rows are then read from the state again.
-#: Why: at a full horizon (about 300,000 held rows) reading and decoding every slice each batch
-#: was 27 % of the Python worker's time (py-spy over bench.streaming's sustained phase).
-_HELD: dict[tuple, tuple[str, Rows]] = {}
+#: Per Python worker: bucket key -> (manifest, held rows) as this worker last loaded or saved them.
+#: A slice's rows in the cache are the state's while the state's manifest holds the same token for
+#: it: _save writes a new random token with every change of a slice, and a state rolled back (a
+#: micro-batch re-run after a failure) or written by another worker or query holds others, so
+#: those slices are read from the state again. Why: at a full horizon (about 300,000 held rows)
+#: reading and decoding every slice each batch was 27 % of the Python worker's time (py-spy over
+#: bench.streaming's sustained phase). Why per slice: Spark hands a state partition to whichever
+#: Python worker is idle, so with two workers a bucket changes worker about every other batch
+#: (traced on a 300,000-event run: 48 loads found the cache current, 42 found it one or more
+#: batches behind); most of its slices have not changed since that worker last saw them.
+_HELD: dict[tuple, tuple[dict[int, str], Rows]] = {}
+
+#: Prefix of a manifest in `held_version`; a value without it is the single token of the layout
+#: before (one token for the whole bucket), whose slices are then all read and renamed.
+MANIFEST = "m1:"
+
+
+def encode_manifest(manifest: dict[int, str]) -> str:
+    """`m1:start=token,...` in slice order."""
+    return MANIFEST + ",".join(f"{start}={token}" for start, token in sorted(manifest.items()))
+
+
+def decode_manifest(text: str) -> dict[int, str] | None:
+    """The slices' tokens, or None for a value of the layout before manifests."""
+    if not text.startswith(MANIFEST):
+        return None
+    body = text[len(MANIFEST) :]
+    pairs = (item.split("=", 1) for item in body.split(",")) if body else ()
+    return {int(start): token for start, token in pairs}
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex
 
 
 class FraudDetector(StatefulProcessor):
@@ -200,50 +227,62 @@ class FraudDetector(StatefulProcessor):
         """The bucket's held rows (slices wholly before `cutoff` removed), and the slices that
         hold rows before it (rewritten by _save without them).
 
-        From this worker's cache when the state's version token is the one the cache was saved
-        with (`_HELD`); else read from the state, slice by slice."""
+        The slices whose tokens in the state's manifest are the ones this worker's cache holds
+        (`_HELD`) come from the cache, the others from the state."""
         stored = self.version.get()  # None when absent: one state call, not exists() then get()
-        token = self._token = None if stored is None else stored[0]
-        cached = _HELD.get(key)
-        if token is not None and cached is not None and cached[0] == token:
-            held = cached[1]
-            before = held.ms < cutoff
-            starts = set(np.unique(slice_of(held.ms[before])).tolist()) if before.any() else set()
-            gone = {start for start in starts if start + SLICE_MS <= cutoff}
-            for start in gone:
-                self.slices.removeKey((start,))
-            self._removed = bool(gone)
-            return held, starts - gone
-        parts, stale, gone = [], set(), []
-        for (start,), (blob,) in self.slices.iterator():
-            if start + SLICE_MS <= cutoff:
-                gone.append(start)
-                continue
-            rows = decode_rows(blob)
-            if start < cutoff and (rows.ms < cutoff).any():
-                stale.add(start)
-            parts.append(rows)
-        for start in gone:  # after the iteration: the iterator reads the map as it goes
+        text = self._stored = None if stored is None else stored[0]
+        manifest = {} if text is None else decode_manifest(text)
+        if manifest is None:  # the layout before manifests: read every slice, name each afresh
+            held, manifest = self._read_all(cutoff)
+        else:
+            held = self._read_changed(key, manifest, cutoff)
+        gone = {start for start in manifest if start + SLICE_MS <= cutoff}
+        for start in gone:
             self.slices.removeKey((start,))
-        self._removed = bool(gone)
-        return Rows.concat(parts), stale
+            del manifest[start]
+        self._manifest = manifest
+        before = held.ms < cutoff
+        starts = set(np.unique(slice_of(held.ms[before])).tolist()) if before.any() else set()
+        return held, starts - gone
+
+    def _read_changed(self, key, manifest: dict[int, str], cutoff: int) -> Rows:
+        cached_manifest, cached = _HELD.get(key, ({}, Rows.empty()))
+        if cached_manifest == manifest:
+            return cached
+        same = [s for s, t in manifest.items() if cached_manifest.get(s) == t]
+        parts = [cached.take(np.isin(slice_of(cached.ms), same))] if same else []
+        for start in manifest.keys() - set(same):
+            if start + SLICE_MS > cutoff:  # a slice wholly before it is removed unread
+                parts.append(decode_rows(self.slices.getValue((start,))[0]))
+        return Rows.concat(parts)
+
+    def _read_all(self, cutoff: int) -> tuple[Rows, dict[int, str]]:
+        parts, manifest = [], {}
+        for (start,), (blob,) in self.slices.iterator():
+            manifest[start] = new_token()
+            if start + SLICE_MS > cutoff:
+                parts.append(decode_rows(blob))
+        return Rows.concat(parts), manifest
 
     def _save(self, key, result: Judgment, stale: set[int]) -> None:
-        """Write the slices that changed, then a new version token; cache the held rows under it."""
+        """Write the slices that changed, each with a new token, then the manifest if it changed;
+        cache the held rows under it."""
         held = result.held
         starts = slice_of(held.ms)
         dirty = stale | set(np.unique(starts[result.changed]).tolist())
+        manifest = dict(self._manifest)
         for start in sorted(dirty):
             mine = starts == start
             if mine.any():
                 self.slices.updateValue((start,), (encode_rows(held.take(mine)),))
+                manifest[start] = new_token()
             else:
                 self.slices.removeKey((start,))
-        token = self._token
-        if dirty or self._removed or token is None:
-            token = uuid.uuid4().hex
-            self.version.update((token,))
-        _HELD[key] = (token, held)
+                manifest.pop(start, None)
+        text = encode_manifest(manifest)
+        if text != self._stored:
+            self.version.update((text,))
+        _HELD[key] = (manifest, held)
 
     def _schedule_scan(self, watermark: int) -> None:
         at = max(watermark, 0) + SCAN_EVERY_MS
