@@ -14,9 +14,10 @@ time, location, amount, risk_level, alerted bits). Why slices of a bucket rather
 customer: every state call is a round trip between the Python worker and the JVM, and the profile
 of the per-customer layout (one MapState entry per customer: a read and a write per customer per
 batch) spent 62 % of the Python worker's time in them (README, bench.streaming). A batch costs per
-bucket one iteration of the map (a few Arrow-sized fetches), one write per slice that changed
-(new rows land in the latest one or two slices) and the timer check: about 5 calls per bucket,
-whatever the number of customers. The bucket count is part of the checkpoint: the job records it
+bucket one read of the manifest, a read of each slice the worker's cache does not hold (none, or
+the one or two another worker wrote), one write per slice that changed (new rows land in the
+latest one or two slices), the manifest's write and the timer check: a handful of calls per
+bucket, whatever the number of customers. The bucket count is part of the checkpoint: the job records it
 beside the checkpoint and keeps it for the checkpoint's life (`fraud_job.checkpoint_buckets`).
 SLICE_MS is too: changing it (or coming from the per-customer layout) needs `--fresh`.
 
