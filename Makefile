@@ -14,11 +14,13 @@ PROMETHEUS := $(BUILD)/bin/prometheus
 PROMETHEUS_UI := $(BUILD)/prometheus-ui/static/mantine-ui/index.html
 # The connector jars and their manifest (darooghe.spark_jars); sessions never run Ivy.
 SPARK_JARS := $(BUILD)/spark-jars/manifest.json
+# Hadoop's local file system without a forked process per checkpoint file (infra/spark-localfs).
+SPARK_LOCALFS := $(BUILD)/spark-localfs/darooghe-spark-localfs.jar
 VENV_STAMP := $(VENV)/.installed
 
 .PHONY: help install demo test test-unit test-faults up down status ui bench clean-state
 help:
-	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Prometheus, Spark Kafka connector jars"
+	@echo "make install   install everything (idempotent): venv, Kafka jars, FerretDB, Prometheus, Spark Kafka connector jars, the local-FS jar"
 	@echo "make demo      run the main job on the local stack (installs and starts what it needs)"
 	@echo "make test      run the test suite on its own stack (started and stopped around the run)"
 	@echo "make test-unit the tests that need no service and no Spark (about 1 minute)"
@@ -26,7 +28,7 @@ help:
 	@echo "make up|down|status   the local services;  make ui   dagster dev on 127.0.0.1:3000"
 	@echo "make bench     run the benchmarks under bench/"
 
-install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(PROMETHEUS_UI) $(SPARK_JARS)
+install: $(VENV_STAMP) $(KAFKA_STAMP) $(FERRETDB) $(PROMETHEUS) $(PROMETHEUS_UI) $(SPARK_JARS) $(SPARK_LOCALFS)
 	@echo "install: done"
 
 $(VENV_STAMP): pyproject.toml
@@ -68,6 +70,15 @@ $(PROMETHEUS_UI): infra/prometheus/go.mod infra/prometheus/build_ui.sh
 $(SPARK_JARS): $(VENV_STAMP)
 	@echo "install: Spark Kafka connector jars into $(BUILD)/spark-jars"
 	$(BIN)/python -m darooghe.spark --resolve
+
+# Compiled against the Hadoop API jar that pyspark ships, so rebuilt when the venv changes.
+$(SPARK_LOCALFS): $(VENV_STAMP) $(wildcard infra/spark-localfs/src/darooghe/hadoop/*.java)
+	@echo "install: fork-free local file system for Spark checkpoints (javac)"
+	rm -rf $(BUILD)/spark-localfs && mkdir -p $(BUILD)/spark-localfs/classes
+	javac --release 17 -nowarn -d $(BUILD)/spark-localfs/classes \
+		-cp "$$($(BIN)/python -m darooghe.spark --hadoop-api-jar)" \
+		infra/spark-localfs/src/darooghe/hadoop/*.java
+	jar cf $@ -C $(BUILD)/spark-localfs/classes .
 
 demo: install
 	$(BIN)/darooghe demo

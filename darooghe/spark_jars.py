@@ -106,6 +106,19 @@ def install(s: Settings, resolved: list[Path]) -> Path:
     return target
 
 
+def localfs_jar(s: Settings) -> Path:
+    """The jar of infra/spark-localfs (built by `make install`; it may be absent)."""
+    return s.build / "spark-localfs" / "darooghe-spark-localfs.jar"
+
+
+def hadoop_api_jar() -> Path:
+    """The Hadoop client API jar pyspark ships (what infra/spark-localfs compiles against)."""
+    jars = sorted((Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar"))
+    if not jars:
+        raise SparkJarsError(f"pyspark {pyspark.__version__} ships no hadoop-client-api jar")
+    return jars[-1]
+
+
 def connector_jars(s: Settings) -> list[Path]:
     """The jar files of the connector for `spark.jars`; raises SparkJarsError when unusable."""
     folder = jars_dir(s)
