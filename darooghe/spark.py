@@ -255,5 +255,7 @@ if __name__ == "__main__":
         # For spark-submit: --jars "$(python -m darooghe.spark --jars)"
         print(",".join(str(p) for p in spark_jars.connector_jars(load_settings())))
     else:
-        print("usage: python -m darooghe.spark --resolve | --jars | --hadoop-api-jar", file=sys.stderr)
+        print(
+            "usage: python -m darooghe.spark --resolve | --jars | --hadoop-api-jar", file=sys.stderr
+        )
         sys.exit(2)
