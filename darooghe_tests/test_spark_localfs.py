@@ -3,6 +3,7 @@ Spark's own checkpoint writer on it, on a real session, against what RawLocalFs 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 
@@ -77,8 +78,6 @@ def test_link_status_of_files_links_and_missing_paths(spark, tmp_path):
 
 
 def test_spark_submit_cluster_and_a_missing_jar_keep_raw_local_fs(settings, tmp_path, monkeypatch):
-    import dataclasses
-
     cluster = dataclasses.replace(settings, spark_master="spark://127.0.0.1:7077")
     assert local_fs_config(cluster) == {LOCAL_FS_KEY: HADOOP_LOCAL_FS}
     assert local_fs_config(dataclasses.replace(settings, build=tmp_path)) == {
@@ -86,3 +85,18 @@ def test_spark_submit_cluster_and_a_missing_jar_keep_raw_local_fs(settings, tmp_
     }
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")  # set by spark-submit for the app's Python
     assert local_fs_config(settings) == {LOCAL_FS_KEY: HADOOP_LOCAL_FS}
+
+
+def test_permissions_are_set_bit_for_bit(spark, tmp_path):
+    jvm = _jvm(spark)
+    fc = _file_context(spark)
+    FsPermission = jvm.org.apache.hadoop.fs.permission.FsPermission
+    regular = tmp_path / "regular"
+    regular.write_text("x")
+    for mode in ("750", "604", "000", "777", "644"):
+        fc.setPermission(jvm.org.apache.hadoop.fs.Path(str(regular)), FsPermission(mode))
+        assert stat.S_IMODE(regular.stat().st_mode) == int(mode, 8)
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    fc.setPermission(jvm.org.apache.hadoop.fs.Path(str(folder)), FsPermission("1777"))  # sticky
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o1777
