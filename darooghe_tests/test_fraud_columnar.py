@@ -121,3 +121,21 @@ def test_a_burst_of_one_customer_is_judged_in_bounded_chunks():
     assert geo["b00002"].evidence["other_transaction_id"] == "b00001"
     assert geo["c00000"].evidence["other_transaction_id"] == "b02998"
     assert np.all(result.held.flags[1:3_000] & 2)
+
+
+def test_order_by_is_lexsort_of_time_within_customer_also_past_the_combined_key():
+    from darooghe.fraud.columnar import _TIME_BITS, _order_by
+
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        n = int(rng.integers(0, 2000))
+        code = rng.integers(0, int(rng.integers(1, 40)), n).astype(np.int64)
+        high = 50 if trial % 2 else 10**12  # many ties, or times before 1970 too
+        ms = rng.integers(-high, high, n).astype(np.int64)
+        assert (_order_by(code, ms) == np.lexsort((ms, code))).all()
+    # beyond what the combined key holds: the lexsort itself
+    code = np.array([1 << (63 - _TIME_BITS), 0, 5, 0], dtype=np.int64)
+    ms = np.array([3, 2, 1, 0], dtype=np.int64)
+    assert (_order_by(code, ms) == np.lexsort((ms, code))).all()
+    far = np.array([0, 1 << (_TIME_BITS + 1), 5, 5], dtype=np.int64)
+    assert (_order_by(np.zeros(4, np.int64), far) == np.array([0, 2, 3, 1])).all()

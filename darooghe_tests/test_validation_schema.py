@@ -245,3 +245,21 @@ def test_spark_ddl_is_derived_from_the_transaction_type():
     )
     with pytest.raises(ValueError, match="'merchant_city'"):
         schema.spark_ddl(("transaction_id", "merchant_city"))
+
+
+def test_format_epoch_ms_is_the_datetime_formatting_of_that_instant():
+    """The cached per-second path against format_timestamp of EPOCH + ms, over the whole range."""
+    rng = random.Random(7)
+    lowest, highest = -62_135_596_800_000, 253_402_300_799_999  # 0001-01-01 .. 9999-12-31
+    values = [0, -1, -999, -1000, -1001, 999, 1000, lowest, highest]
+    values += [rng.randrange(lowest, highest + 1) for _ in range(20_000)]
+    values += [rng.randrange(-5_000, 5_000) for _ in range(2_000)]
+    for ms in values:
+        expected = schema.format_timestamp(schema.EPOCH + dt.timedelta(milliseconds=ms))
+        assert format_epoch_ms(ms) == expected, ms
+    for ms in (1.7, -1.7, 1_700_000_000_123.5):  # not an integer: through a datetime, as before
+        assert format_epoch_ms(ms) == schema.format_timestamp(
+            schema.EPOCH + dt.timedelta(milliseconds=ms)
+        )
+    with pytest.raises(OverflowError):
+        format_epoch_ms(highest + 1)

@@ -199,11 +199,23 @@ def _time_order(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     """(order, customer codes in that order): rows grouped by customer, then by event time, then
     by transaction_id (compared as str, as the oracle does; only needed where times tie)."""
     code = pd.factorize(rows.cust)[0].astype(np.int64)
-    order = np.lexsort((rows.ms, code))
+    order = _order_by(code, rows.ms)
     c, ms = code[order], rows.ms[order]
     if len(order) > 1 and ((c[1:] == c[:-1]) & (ms[1:] == ms[:-1])).any():
         order = np.lexsort((rows.tid.astype(str), rows.ms, code))
     return order, code[order]
+
+
+def _order_by(code: np.ndarray, ms: np.ndarray) -> np.ndarray:
+    """`np.lexsort((ms, code))`, as one stable argsort of a combined (code, time) key where both
+    fit: the held rows come sorted, and a stable sort takes that run in one pass (54,000 held and
+    4,200 new rows: 6.5 ms -> 0.14 ms)."""
+    if not len(ms):
+        return np.empty(0, dtype=np.intp)
+    low = int(ms.min())
+    if int(ms.max()) - low >= 1 << _TIME_BITS or int(code.max()) >= 1 << (63 - _TIME_BITS):
+        return np.lexsort((ms, code))
+    return np.argsort((code << _TIME_BITS) | (ms - low), kind="stable")
 
 
 def judge(
@@ -257,7 +269,8 @@ def judge(
 def _amount_alerts(rows: Rows, averages, params: _Params, detected: int) -> list[Alert]:
     if not len(rows) or not averages:
         return []
-    avg = np.array([averages.get(c) for c in rows.cust.tolist()], dtype=np.float64)  # None: nan
+    # dict.get mapped in C (a comprehension was 8 % of the state worker); None becomes nan
+    avg = np.array(list(map(averages.get, rows.cust.tolist())), dtype=np.float64)
     vi = params.index(rows.ms)
     judged = params.amount_on[vi] & (avg > 0)
     # A float filter with room for rounding; each candidate is decided exactly (Fraction).
