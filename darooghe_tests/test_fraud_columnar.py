@@ -14,6 +14,7 @@ import pytest
 from darooghe.fraud.columnar import Rows, decode_rows, encode_rows, judge
 from darooghe.fraud.reference import reference_findings
 from darooghe.fraud.ruleset import DEFAULT_HISTORY, DEFAULT_RULESET, RuleHistory
+from darooghe.fraud.txn import Txn
 from darooghe.schema import AMOUNT_ANOMALY, GEO_IMPOSSIBLE, VELOCITY
 from darooghe_tests.fraud_streams import MIN, T0, deliver_out_of_order, random_stream, txn
 
@@ -124,7 +125,7 @@ def test_a_burst_of_one_customer_is_judged_in_bounded_chunks():
 
 
 def test_order_by_is_lexsort_of_time_within_customer_also_past_the_combined_key():
-    from darooghe.fraud.columnar import _TIME_BITS, _order_by
+    from darooghe.fraud.columnar import _order_by
 
     rng = np.random.default_rng(11)
     for trial in range(200):
@@ -133,9 +134,26 @@ def test_order_by_is_lexsort_of_time_within_customer_also_past_the_combined_key(
         high = 50 if trial % 2 else 10**12  # many ties, or times before 1970 too
         ms = rng.integers(-high, high, n).astype(np.int64)
         assert (_order_by(code, ms) == np.lexsort((ms, code))).all()
-    # beyond what the combined key holds: the lexsort itself
-    code = np.array([1 << (63 - _TIME_BITS), 0, 5, 0], dtype=np.int64)
-    ms = np.array([3, 2, 1, 0], dtype=np.int64)
-    assert (_order_by(code, ms) == np.lexsort((ms, code))).all()
-    far = np.array([0, 1 << (_TIME_BITS + 1), 5, 5], dtype=np.int64)
-    assert (_order_by(np.zeros(4, np.int64), far) == np.array([0, 2, 3, 1])).all()
+    # codes and times that do not fit one int64 key together: the lexsort itself
+    code = np.array([1 << 20, 0, 5, 0], dtype=np.int64)
+    far = np.array([3, 1 << 45, 1, 0], dtype=np.int64)
+    assert (_order_by(code, far) == np.lexsort((far, code))).all()
+
+
+def test_windowed_rules_are_exact_whatever_the_span_of_event_times_and_customers():
+    """One key per row holds the customer code above the time: customers whose bursts lie
+    centuries apart (a replayed file may hold such times) are still judged each alone, also where
+    the codes and the span do not fit one key together (then the customers are split)."""
+    year_100, year_9000 = -59_011_459_200_000, 221_845_392_000_000
+    bursts = [
+        Txn(f"{who}{i}", f"cust_{who}", at + i * 1_000, 35.7, 51.4, 100_000)
+        for who, at in (("a", year_9000), ("b", year_100))
+        for i in range(6)
+    ]
+    for others in (0, 40_000):  # 40,000 more customers: 16 bits of codes + 48 of time > 63
+        quiet = [Txn(f"q{i}", f"cust_q{i}", 0, 35.7, 51.4, 100_000) for i in range(others)]
+        stream = [*quiet, *bursts]
+        result = judge(Rows.empty(), Rows.from_txns(stream), year_100 - 1, {})
+        got = sorted(a.finding for a in result.alerts)
+        assert got == [(VELOCITY, "a5"), (VELOCITY, "b5")]
+        assert got == sorted(reference_findings(stream))

@@ -45,8 +45,6 @@ ALERTED_FLAGS = {VELOCITY: 1, GEO_IMPOSSIBLE: 2}
 VELOCITY_BIT, GEO_BIT = ALERTED_FLAGS[VELOCITY], ALERTED_FLAGS[GEO_IMPOSSIBLE]
 #: risk_level of a row whose record did not say.
 NO_RISK = -1
-#: Event-time bits of the combined (customer, event time) sort key: 2^44 ms is 557 years.
-_TIME_BITS = 44
 #: Pairs examined at once for GEO_IMPOSSIBLE (bounds memory on a burst of one customer).
 _PAIR_CHUNK = 1 << 20
 #: GEO_IMPOSSIBLE looks at this many most recent earlier rows first, the rest only if needed.
@@ -206,6 +204,13 @@ def _time_order(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
     return order, code[order]
 
 
+def _time_bits(code: np.ndarray, span: int) -> int | None:
+    """The low bits a combined int64 key `(code << bits) | (ms - base)` needs for times up to
+    `span` ms after base, or None when the codes and that span do not fit in one key together."""
+    bits = max(span, 1).bit_length()
+    return bits if int(code.max()).bit_length() + bits <= 63 else None
+
+
 def _order_by(code: np.ndarray, ms: np.ndarray) -> np.ndarray:
     """`np.lexsort((ms, code))`, as one stable argsort of a combined (code, time) key where both
     fit: the held rows come sorted, and a stable sort takes that run in one pass (54,000 held and
@@ -213,9 +218,10 @@ def _order_by(code: np.ndarray, ms: np.ndarray) -> np.ndarray:
     if not len(ms):
         return np.empty(0, dtype=np.intp)
     low = int(ms.min())
-    if int(ms.max()) - low >= 1 << _TIME_BITS or int(code.max()) >= 1 << (63 - _TIME_BITS):
+    bits = _time_bits(code, int(ms.max()) - low)
+    if bits is None:
         return np.lexsort((ms, code))
-    return np.argsort((code << _TIME_BITS) | (ms - low), kind="stable")
+    return np.argsort((code << bits) | (ms - low), kind="stable")
 
 
 def judge(
@@ -303,9 +309,26 @@ def _windowed_alerts(
     rows: Rows, code: np.ndarray, is_new: np.ndarray, params: _Params, detected: int
 ) -> list[Alert]:
     """VELOCITY and GEO_IMPOSSIBLE on rows sorted by (customer code, time, id), in row order
-    (per row VELOCITY first); updates rows.flags."""
+    (per row VELOCITY first); updates rows.flags.
+
+    Each row's window is found by `searchsorted` on one int64 key per row, the customer code above
+    the time since `base`. Where the codes and the span of event times do not fit in it together
+    (many customers and times centuries apart), the customers are split in two and each half is
+    judged alone: a customer's windows never reach another's rows, and one customer always fits."""
     base = int(rows.ms.min()) - int(max(params.vel_window.max(), params.geo_horizon.max())) - 2
-    key = (code.astype(np.int64) << _TIME_BITS) | (rows.ms - base)
+    bits = _time_bits(code, int(rows.ms.max()) - base)
+    if bits is None:
+        cut = int(np.searchsorted(code, (int(code[0]) + int(code[-1]) + 1) // 2))
+        halves = (slice(0, cut), slice(cut, len(code)))
+        # slices are views: each half's alerted bits land in rows.flags
+        return [
+            alert
+            for half in halves
+            for alert in _windowed_alerts(
+                rows.take(half), code[half] - code[half][0], is_new[half], params, detected
+            )
+        ]
+    key = (code.astype(np.int64) << bits) | (rows.ms - base)
     # Rows of a customer at or after its earliest new row: only those can gain a finding.
     since = np.full(int(code.max()) + 1, np.iinfo(np.int64).max)
     np.minimum.at(since, code[is_new], rows.ms[is_new])
