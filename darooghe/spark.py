@@ -72,6 +72,12 @@ def spark_config(
     return conf
 
 
+def under_spark_submit() -> bool:
+    """This Python runs inside an app spark-submit started (it set the gateway port): the JVM
+    and the driver's classpath exist before any session configuration is read."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
 #: Hadoop's FileContext implementation of file: paths (what Spark's streaming checkpoints use).
 LOCAL_FS_KEY = "spark.hadoop.fs.AbstractFileSystem.file.impl"
 HADOOP_LOCAL_FS = "org.apache.hadoop.fs.local.RawLocalFs"
@@ -95,8 +101,7 @@ def local_fs_config(s: Settings) -> dict[str, str]:
     the jar's path: both keep RawLocalFs. Affects file: paths only (HDFS, S3 keep theirs).
     """
     jar = spark_jars.localfs_jar(s)
-    in_process = "PYSPARK_GATEWAY_PORT" not in os.environ
-    if s.spark_master.startswith("local") and in_process and jar.is_file():
+    if s.spark_master.startswith("local") and not under_spark_submit() and jar.is_file():
         return {LOCAL_FS_KEY: NIO_LOCAL_FS, "spark.driver.extraClassPath": str(jar)}
     return {LOCAL_FS_KEY: HADOOP_LOCAL_FS}
 
@@ -167,7 +172,7 @@ def spark_session(
         overrides = {"spark.ui.enabled": "true", **overrides}
     # Under spark-submit the JVM (and its classpath) exists before this code runs: `spark.jars`
     # set here reaches the executors but not the driver, so the connector must come from --jars.
-    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    submitted = under_spark_submit()
     builder = SparkSession.builder.appName(app_name)
     for key, value in spark_config(s, connector=connector, **overrides).items():
         builder = builder.config(key, value)
