@@ -6,7 +6,7 @@ Replays bench.streaming's sustained workload (--customers customers, 1,000 event
 2 % amount spikes, micro-batches of --batch events, the job's 6 customer buckets) through what the
 stateful processor runs per bucket: the new rows as they arrive (`decode_rows` of the packed
 blob), `columnar.judge` against the held rows, the encoding of each changed state slice and the
-output rows (`FraudDetector._output`, with every alert's JSON). The held rows fill the 5-minute
+output rows (`output_frame`: every alert's JSON and the decisions). The held rows fill the 5-minute
 horizon after 12 batches of 25,000; the figures are the medians of the batches after that.
 Baseline in the same run: the floor of moving the batch's rows through state (decode the new
 rows, encode the held rows of the changed slices) with no rule evaluated. Single process, one
@@ -25,7 +25,7 @@ import numpy as np
 
 from darooghe.fraud.columnar import Rows, decode_rows, encode_rows, judge
 from darooghe.fraud.ruleset import DEFAULT_HISTORY
-from darooghe.streaming.fraud_processor import BUCKETS, FraudDetector, slice_of
+from darooghe.streaming.fraud_processor import BUCKETS, output_frame, slice_of
 
 AVERAGE = 200_000.0
 T0 = 1_796_000_000_000
@@ -82,7 +82,7 @@ def main() -> int:
             changed_slices(result.held, result.changed)
             spent["state"] += time.perf_counter() - t
             t = time.perf_counter()
-            FraudDetector._output(result, watermark)
+            output_frame(result, watermark)
             spent["output"] += time.perf_counter() - t
             # the floor: the same rows through state, no rule evaluated
             t = time.perf_counter()

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from darooghe.fraud.alerts import alert_id
-from darooghe.fraud.decisions import BatchDecider, decide_transactions
+from darooghe.fraud.decisions import decide_transactions
 from darooghe.fraud.ruleset import BLOCK, DEFAULT_HISTORY, REVIEW
 from darooghe.fraud.txn import iso_ms
 from darooghe_tests.fraud_streams import MIN, T0
@@ -51,20 +51,26 @@ def test_scores_group_alerts_by_transaction_and_keep_review_and_block():
     assert decided["t1"]["customer_id"] == "cust_1" and decided["t1"]["decided_at"] == iso_ms(T0)
 
 
-def test_batch_decider_reads_the_history_once_per_batch_with_alerts():
-    loads = []
+def test_the_processor_decides_over_its_alerts_with_the_history_that_judged_them():
+    from darooghe.fraud.columnar import Rows, judge
+    from darooghe.streaming.fraud_processor import ALERT, DECISION, output_frame
+    from darooghe_tests.fraud_streams import SEC, TABRIZ, txn
 
-    def history():
-        loads.append(1)
-        return DEFAULT_HISTORY
-
-    decide = BatchDecider(history)
-    assert decide([]) == [] and not loads  # no alerts: nothing read
-    records = decide([json.dumps(alert("t1", "GEO_IMPOSSIBLE", "high"))])
-    decide([json.dumps(alert("t2", "GEO_IMPOSSIBLE", "high"))])
-    assert len(loads) == 2
-    key, value = records[0]
-    assert key == "cust_1" and json.loads(value)["decision"] == BLOCK
+    history = DEFAULT_HISTORY.with_version(DEFAULT_HISTORY.latest.changed(2, T0, block_score=90))
+    burst = [txn(f"v{i}", i * SEC, customer="cust_2") for i in range(6)]  # VELOCITY on v5
+    rows = [txn("big", 0, amount=10**7), txn("far", MIN, where=TABRIZ), *burst]
+    result = judge(Rows.empty(), Rows.from_txns(rows), T0, {"cust_1": 10_000.0}, history)
+    frame = output_frame(result, T0, history, decided_ms=T0)
+    alerts = [json.loads(v) for v in frame[frame.kind == ALERT].value]
+    decisions = frame[frame.kind == DECISION]
+    assert sorted(a["rule"] for a in alerts) == ["AMOUNT_ANOMALY", "GEO_IMPOSSIBLE", "VELOCITY"]
+    # exactly decide_transactions over the batch's alerts, keyed and timed like them
+    assert [json.loads(v) for v in decisions.value] == decide_transactions(alerts, history, T0)
+    assert list(decisions.customer_id) == [json.loads(v)["customer_id"] for v in decisions.value]
+    by_txn = {json.loads(v)["transaction_id"]: json.loads(v) for v in decisions.value}
+    assert {t: d["rule_set_version"] for t, d in by_txn.items()} == {"big": 2, "far": 2}
+    ms = dict(zip(decisions.transaction_id, decisions.event_ms, strict=True))
+    assert ms == {"big": T0, "far": T0 + MIN}
 
 
 @pytest.mark.integration

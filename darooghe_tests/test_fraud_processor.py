@@ -23,6 +23,7 @@ from darooghe.fraud.txn import iso_ms
 from darooghe.fraud.window import ALERTED_FLAGS
 from darooghe.streaming import fraud_processor
 from darooghe.streaming.fraud_processor import (
+    DECISION,
     HELD_VERSION,
     INPUT_COLUMNS,
     NEXT_SCAN,
@@ -54,14 +55,17 @@ def row(tid: str, ms: int, where=TEHRAN, amount: int = 100_000, customer: str = 
 
 class RowsTester(TwsTester):
     """TwsTester for the pandas processor, fed Rows (packed as the query packs them) and answering
-    with Rows."""
+    with Rows: the alerts, late and redelivered rows; the batch's decision rows are kept apart in
+    `decisions` (their content is test_fraud_decisions')."""
 
     def test(self, key, input: list[Row]) -> list[Row]:
         frame = pd.DataFrame([tuple(r) for r in input], columns=list(INPUT_COLUMNS))
         batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
         packed = pa.Table.from_batches(list(pack_buckets(iter([batch])))).to_pandas()
         out = self.testInPandas(key, packed)
-        return [Row(**r) for r in out.to_dict("records")] if len(out) else []
+        rows = [Row(**r) for r in out.to_dict("records")] if len(out) else []
+        self.decisions = [r for r in rows if r.kind == DECISION]
+        return [r for r in rows if r.kind != DECISION]
 
 
 def make_tester(tmp_path, averages=None) -> RowsTester:
@@ -103,6 +107,9 @@ def test_state_round_trip_alerts_once_and_completes_earlier_transactions(tmp_pat
     assert [(r.kind, r.rule, r.transaction_id) for r in out] == [
         ("alert", "AMOUNT_ANOMALY", "big"),
         ("alert", "VELOCITY", "big"),
+    ]
+    assert [(r.transaction_id, json.loads(r.value)["decision"]) for r in t.decisions] == [
+        ("big", "REVIEW")
     ]
     # A late arrival within the lateness completes the burst of t5, seen in the previous batch;
     # a redelivered transaction is reported and ignored.

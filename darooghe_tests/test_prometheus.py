@@ -82,7 +82,7 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
         FraudCounters,
         FraudJobConfig,
     )
-    from darooghe.streaming.fraud_processor import FraudDetector
+    from darooghe.streaming.fraud_processor import output_frame
     from darooghe.streaming.progress import ProgressRecorder, progress_path
     from darooghe.streaming.publishers import JsonLinesPublisher
     from darooghe.streaming.sources import SourceConfig
@@ -105,7 +105,7 @@ def test_late_rows_exposed_are_the_late_transactions_the_fraud_job_published(tmp
 
     def batch(*txns):
         result = judge(Rows.empty(), Rows.from_txns(list(txns)), T0 + MIN, {"cust_1": 10_000.0})
-        rows = list(FraudDetector._output(result, T0 + MIN).itertuples(index=False))
+        rows = list(output_frame(result, T0 + MIN).itertuples(index=False))
         return SimpleNamespace(collect=lambda: rows)
 
     first = batch(txn("a", 0, amount=10**7), txn("b", SEC))

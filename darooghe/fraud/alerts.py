@@ -28,6 +28,11 @@ def alert_id(rule: str, transaction_id: str) -> str:
     return hashlib.sha256(f"{rule}|{transaction_id}".encode()).hexdigest()[:32]
 
 
+def value_json(value: dict) -> str:
+    """An alert's or a decision's value as published: compact JSON, non-ASCII kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -71,7 +76,7 @@ class Alert:
         return value
 
     def to_json(self) -> str:
-        return json.dumps(self.to_value(), ensure_ascii=False, separators=(",", ":"))
+        return value_json(self.to_value())
 
 
 def make_alert(

@@ -5,10 +5,12 @@ severities of the rules that fired on the transaction plus its record's `risk_le
 transaction no rule fired on is always APPROVE (the rule set guarantees it), so decisions are
 made from the alerts alone and only REVIEW and BLOCK are published.
 
-The fraud job decides per micro-batch over the batch's alerts. A transaction whose alerts fall
-into two micro-batches (a late event completing a VELOCITY pattern for a later transaction) gets
-a decision in each, the later from the later alerts only; the decision store keeps the latest
-per transaction.
+The fraud job decides per micro-batch over the batch's alerts, in its stateful processor: all the
+alerts of a transaction are in its customer's bucket, and the processor scores them with the very
+rule history that judged them (darooghe.streaming.fraud_processor.output_frame). A transaction
+whose alerts fall into two micro-batches (a late event completing a VELOCITY pattern for a later
+transaction) gets a decision in each, the later from the later alerts only; the decision store
+keeps the latest per transaction.
 
 Which rule set scores a transaction: the version named by its alerts (`rule_set_version`), else
 the one active at its event time. `risk_level` and `rule_set_version` are read from the alert
@@ -17,9 +19,7 @@ value when it carries them; an alert without `risk_level` counts as the lowest r
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from darooghe.fraud.ruleset import APPROVE, RuleHistory, RuleSet
 from darooghe.fraud.txn import iso_ms, parse_event_ms
@@ -79,24 +79,3 @@ def decide_transactions(
             }
         )
     return out
-
-
-class BatchDecider:
-    """The fraud job's decisions for one micro-batch's alert values, as (key, value) records.
-
-    `history` gives the rule history the batch's detector read (the job passes its rule
-    refresher's), so a batch's decisions and alerts always come from the same rule-set versions.
-    """
-
-    def __init__(self, history: Callable[[], RuleHistory]) -> None:
-        self.history = history
-
-    def __call__(self, alert_values: Iterable[str]) -> list[tuple[str, str]]:
-        alerts = [json.loads(v) for v in alert_values]
-        if not alerts:
-            return []
-        decided = decide_transactions(alerts, self.history(), time.time_ns() // 1_000_000)
-        return [
-            (d["customer_id"], json.dumps(d, ensure_ascii=False, separators=(",", ":")))
-            for d in decided
-        ]

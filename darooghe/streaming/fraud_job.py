@@ -6,7 +6,7 @@
       -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per
          bucket in event-time slices, rules from the rule history of the micro-batch
       -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
-                       decisions to darooghe.fraud_decisions in one Kafka transaction per batch
+                       decisions (made by the processor) to darooghe.fraud_decisions in one Kafka transaction per batch
                        (exactly once, darooghe.streaming.publishers.TransactionalTopicPublisher), or to
                        JSON-lines files;
                        transactions behind the watermark to darooghe.late_transactions (key
@@ -35,7 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from darooghe.config import Settings
-from darooghe.fraud.decisions import DECISIONS_SIDE, BatchDecider
+from darooghe.fraud.decisions import DECISIONS_SIDE
 from darooghe.fraud.late import with_batch_id
 from darooghe.fraud.profiles import ProfileRefresher, ProfileSnapshot, ProfileSource
 from darooghe.fraud.rule_store import RuleRefresher, RuleSnapshot, RuleSource
@@ -43,12 +43,14 @@ from darooghe.kafka_io import ensure_topics
 from darooghe.streaming.fraud_processor import (
     ALERT,
     BUCKETS,
+    DECISION,
     DUPLICATE,
     LATE,
     LEGACY_BUCKETS,
     OUTPUT_SCHEMA,
     PACKED_SCHEMA,
     FraudDetector,
+    OutputRow,
     customer_bucket,
     pack_buckets,
 )
@@ -239,12 +241,9 @@ class FraudBatchWriter:
         refresher: ProfileRefresher,
         counters: FraudCounters,
         log=print,
-        decide=None,
         rules: RuleRefresher | None = None,
     ) -> None:
         self.cfg = cfg
-        #: alert values -> decision records, written with the alerts (darooghe.fraud.decisions)
-        self.decide = decide
         self.sink = sink
         self.late_sink = late_sink
         self.refresher = refresher
@@ -257,11 +256,13 @@ class FraudBatchWriter:
         self.refresher.refresh()
         if self.rules is not None:
             self.rules.refresh()
-        rows = batch.collect()
-        alerts = [r for r in rows if r.kind == ALERT]
-        late = [r for r in rows if r.kind == LATE]
-        duplicates = [r for r in rows if r.kind == DUPLICATE]
-        decisions = self.decide([r.value for r in alerts]) if self.decide else []
+        kinds: dict[str, list[OutputRow]] = {ALERT: [], DECISION: [], LATE: [], DUPLICATE: []}
+        # As named tuples: a Row's attribute access is Python code (137,800 calls a micro-batch of
+        # 25,000 events and 2,150 alerts, about 10 ms while the executors wait).
+        for row in batch.collect():
+            kinds[row[0]].append(OutputRow(*row))
+        alerts, late, duplicates = kinds[ALERT], kinds[LATE], kinds[DUPLICATE]
+        decisions = [(r.customer_id, r.value) for r in kinds[DECISION]]
         written = self.sink.write(
             batch_id, [(r.customer_id, r.value) for r in alerts], side={DECISIONS_SIDE: decisions}
         )
@@ -382,8 +383,6 @@ def start_fraud_query(
                 refresher,
                 counters,
                 log,
-                # Decisions scored with the very history the batch's detector read (no second read).
-                decide=BatchDecider(lambda: rules.history),
                 rules=rules,
             )
         )
