@@ -5,9 +5,10 @@
       -> mapInArrow(pack_buckets): per input batch, one row per customer bucket (its rows packed)
       -> groupBy(customer bucket).transformWithStateInPandas(FraudDetector, EventTime), state per
          bucket in event-time slices, rules from the rule history of the micro-batch
-      -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the REVIEW/BLOCK
-                       decisions (made by the processor) to darooghe.fraud_decisions in one Kafka transaction per batch
-                       (exactly once, darooghe.streaming.publishers.TransactionalTopicPublisher), or to
+      -> foreachBatch: alerts to darooghe.fraud_alerts (key customer_id) and the processor's
+                       REVIEW/BLOCK decisions to darooghe.fraud_decisions in one Kafka transaction
+                       per batch (exactly once,
+                       darooghe.streaming.publishers.TransactionalTopicPublisher), or to
                        JSON-lines files;
                        transactions behind the watermark to darooghe.late_transactions (key
                        customer_id) or a JSON-lines file beside it (darooghe.fraud.late);

@@ -32,10 +32,10 @@ Per bucket one event-time timer (ValueState `next_scan`), SCAN_EVERY_MS after th
 registered, does the same for buckets that get no input. (State TTL is processing-time only and
 would evict by wall clock, not event time.)
 
-Output rows: kind "alert" (value = alert JSON), "decision" (value = a REVIEW or BLOCK decision of
-darooghe.fraud.decisions for a transaction alerted in the batch), "late" (event time before the watermark: value =
-its record, darooghe.fraud.late; judged by AMOUNT_ANOMALY only) and "duplicate" (a redelivered
-transaction_id). The input deliberately carries no watermark-marked column, so Spark hands late
+Output rows: kind "alert" (value = alert JSON), "decision" (value = the REVIEW or BLOCK decision of
+darooghe.fraud.decisions on a transaction alerted in the batch), "late" (event time before the
+watermark: value = its record, darooghe.fraud.late; judged by AMOUNT_ANOMALY only) and
+"duplicate" (a redelivered transaction_id). The input deliberately carries no watermark-marked column, so Spark hands late
 rows to the processor instead of dropping them.
 """
 
@@ -62,7 +62,7 @@ from darooghe.fraud.late import late_value
 from darooghe.fraud.profiles import ProfileSnapshot
 from darooghe.fraud.rule_snapshot import RuleSnapshot
 from darooghe.fraud.ruleset import DEFAULT_HISTORY, RuleHistory
-from darooghe.fraud.txn import iso_ms, parse_event_ms
+from darooghe.fraud.txn import iso_ms
 
 #: Customer buckets of a new checkpoint (the grouping key). Why 6: Spark places a bucket in state
 #: partition pmod(murmur3(bucket), partitions); 6 buckets fall 3/3 into the default 2 partitions
@@ -219,7 +219,7 @@ class FraudDetector(StatefulProcessor):
         self._save(key, result, stale)
         if not self.next_scan.exists():
             self._schedule_scan(watermark)
-        out = self._output(result, watermark)
+        out = output_frame(result, watermark, self.history)
         if out is not None:
             yield out
 
@@ -304,10 +304,6 @@ class FraudDetector(StatefulProcessor):
         self.handle.registerTimer(at)
         self.next_scan.update((at,))
 
-    # --- output --------------------------------------------------------------------------------
-    def _output(self, result: Judgment, watermark: int) -> pd.DataFrame | None:
-        return output_frame(result, watermark, self.history)
-
 
 def output_frame(
     result: Judgment,
@@ -327,11 +323,10 @@ def output_frame(
     ]
     if values:
         decided = now_ms() if decided_ms is None else decided_ms
+        event_ms = {a.transaction_id: a.event_ms for a in result.alerts}
         for d in decide_transactions(values, history, decided):
-            out.append(
-                (DECISION, d["customer_id"], d["transaction_id"], None, None,
-                 parse_event_ms(d["event_time"]), value_json(d))
-            )  # fmt: skip
+            tid = d["transaction_id"]
+            out.append((DECISION, d["customer_id"], tid, None, None, event_ms[tid], value_json(d)))
     if len(result.late):
         raised: dict[tuple[str, str], list] = {}
         for a in result.alerts:
