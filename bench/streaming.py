@@ -191,6 +191,37 @@ def start_passthrough(
     )
 
 
+def start_floor(spark, settings, cfg) -> object:
+    """The fraud job's plan (read, parse, watermark, pack, transformWithStateInPandas in event time,
+    foreachBatch collecting the output in the driver) with a processor that judges nothing: what
+    the engine costs before any rule, state or alert. The fraud job's rate over this one is what
+    the rules cost; this one's over the passthrough is what the stateful Python stage costs."""
+    from pyspark.sql.streaming import StatefulProcessor
+
+    from darooghe.streaming.fraud_job import alert_stream
+
+    class EmptyProcessor(StatefulProcessor):  # local: pickled by value (bench is not installed)
+        def init(self, handle) -> None:
+            pass
+
+        def handleInputRows(self, key, rows, timerValues):
+            for _ in rows:  # the packed rows still cross to Python
+                pass
+            return iter(())
+
+        def close(self) -> None:
+            pass
+
+    return (
+        alert_stream(spark, cfg, settings, processor=EmptyProcessor())
+        .writeStream.foreachBatch(lambda batch, batch_id: batch.collect())
+        .queryName("bench_floor")
+        .option("checkpointLocation", str(cfg.checkpoint_dir))
+        .trigger(processingTime="0 seconds")
+        .start()
+    )
+
+
 def wait_ready(query, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while query.lastProgress is None:
@@ -550,6 +581,10 @@ def measure(settings, args) -> dict | None:
         run.close()
         results["fraud_rate"]["late_rows"] = run.counters.late
         print(f"fraud job sustained: {results['fraud_rate']}", flush=True)
+        q = start_floor(spark, settings, dataclasses.replace(cfg, workdir=work / "floor"))
+        results["floor_rate"] = sustained_rate(q, args.backlog)
+        stop_between_batches(q)
+        print(f"engine floor sustained: {results['floor_rate']}", flush=True)
         q = start_passthrough(
             spark, settings, names["backlog"], names["copy4"], work / "pass4", 0, args.max_offsets
         )
@@ -588,9 +623,16 @@ def measure(settings, args) -> dict | None:
         f"(ratio {fc / pc if pc else 0:.2f}); load average during the run "
         f"{os.getloadavg()[1]:.1f} on {os.cpu_count()} cores"
     )
+    print(f"engine floor micro-batch (Spark, median): {results['floor_rate']['breakdown']}")
     print(
         f"sustained: fraud {fr:,.0f} events/s, passthrough {pr:,.0f} events/s, ratio {fr / pr if pr else 0:.2f} "
         f"(target >= 20,000 events/s and >= 0.4); {time.monotonic() - t_start:.0f} s in all"
+    )
+    fl = results["floor_rate"]["rate"]
+    print(
+        f"engine floor (the fraud job's plan, a processor that judges nothing): {fl:,.0f} events/s, "
+        f"{results['floor_rate']['rows_per_cpu_s']:,.0f} per CPU-second; floor / passthrough "
+        f"{fl / pr if pr else 0:.2f}, fraud / floor {fr / fl if fl else 0:.2f}"
     )
     return results
 

@@ -193,8 +193,11 @@ def checkpoint_buckets(cfg: FraudJobConfig) -> int:
     return BUCKETS
 
 
-def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -> DataFrame:
-    """The processor's output rows (kind alert | late | duplicate) for the configured source."""
+def alert_stream(
+    spark: SparkSession, cfg: FraudJobConfig, settings: Settings, processor=None
+) -> DataFrame:
+    """The processor's output rows (kind alert | decision | late | duplicate) for the configured
+    source. `processor` replaces FraudDetector in the same plan (bench.streaming's engine floor)."""
     buckets = checkpoint_buckets(cfg)
     transactions = parse_transactions(
         read_records(spark, cfg.source, settings), FRAUD_FIELDS_SCHEMA
@@ -224,7 +227,8 @@ def alert_stream(spark: SparkSession, cfg: FraudJobConfig, settings: Settings) -
         pack_buckets, PACKED_SCHEMA
     )
     return packed.groupBy("bucket").transformWithStateInPandas(
-        statefulProcessor=FraudDetector(str(cfg.profiles_snapshot), str(cfg.rules_snapshot)),
+        statefulProcessor=processor
+        or FraudDetector(str(cfg.profiles_snapshot), str(cfg.rules_snapshot)),
         outputStructType=OUTPUT_SCHEMA,
         outputMode="Append",
         timeMode="EventTime",
