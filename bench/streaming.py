@@ -31,6 +31,10 @@ Events: 50,000 customers (about one payment per customer per minute at 1,000 eve
 After the sustained run of the fraud job, Spark's own figures for its micro-batches (median per
 batch of each `durationMs` phase and of the stateful operator's metrics) say where a batch's time
 goes on the JVM side (the Python worker's share is measured with py-spy: README, Tests and benchmarks).
+- engine floor: the fraud job's own plan (read, parse, pack, transformWithStateInPandas,
+  foreachBatch) with a processor that judges nothing, sustained on the same backlog: what Spark's
+  stateful Python stage costs before any rule. fraud / floor is what the rules, their state and
+  the alerts cost; floor / passthrough is the ceiling of fraud / passthrough.
 Targets: fraud p99 <= 2 s at 1,000 events/s with the validator; >= 20,000 events/s
 sustained and >= 0.4 x the passthrough.
 
