@@ -27,14 +27,14 @@ settings (the dev stack by default), deleted at the end.
   events' labels (the bench labels its amount spikes in the `darooghe-label` header, so only
   AMOUNT_ANOMALY has them) and the agreement with the oracle (darooghe.fraud.quality), with the
   first wrong alerts.
-Events: 50,000 customers (about one payment per customer per minute at 1,000 events/s).
-After the sustained run of the fraud job, Spark's own figures for its micro-batches (median per
-batch of each `durationMs` phase and of the stateful operator's metrics) say where a batch's time
-goes on the JVM side (the Python worker's share is measured with py-spy: README, Tests and benchmarks).
 - engine floor: the fraud job's own plan (read, parse, pack, transformWithStateInPandas,
   foreachBatch) with a processor that judges nothing, sustained on the same backlog: what Spark's
   stateful Python stage costs before any rule. fraud / floor is what the rules, their state and
   the alerts cost; floor / passthrough is the ceiling of fraud / passthrough.
+Events: 50,000 customers (about one payment per customer per minute at 1,000 events/s).
+After the sustained run of the fraud job, Spark's own figures for its micro-batches (median per
+batch of each `durationMs` phase and of the stateful operator's metrics) say where a batch's time
+goes on the JVM side (the Python worker's share is measured with py-spy: README, Tests and benchmarks).
 Targets: fraud p99 <= 2 s at 1,000 events/s with the validator; >= 20,000 events/s
 sustained and >= 0.4 x the passthrough.
 
@@ -195,11 +195,10 @@ def start_passthrough(
     )
 
 
-def start_floor(spark, settings, cfg) -> object:
+def start_floor(spark, settings, cfg):
     """The fraud job's plan (read, parse, watermark, pack, transformWithStateInPandas in event time,
     foreachBatch collecting the output in the driver) with a processor that judges nothing: what
-    the engine costs before any rule, state or alert. The fraud job's rate over this one is what
-    the rules cost; this one's over the passthrough is what the stateful Python stage costs."""
+    the engine costs before any rule, state or alert (bench.fraud_stages cuts the plan further)."""
     from pyspark.sql.streaming import StatefulProcessor
 
     from darooghe.streaming.fraud_job import alert_stream
