@@ -393,13 +393,14 @@ def main() -> int:
         print()
         print(
             f"{'master':<12} {'fraud p50 s':>11} {'fraud p99 s':>11} {'fraud ev/s':>10} "
-            f"{'pass ev/s':>10} {'fraud ev/cpu-s':>14}"
+            f"{'floor ev/s':>10} {'pass ev/s':>10} {'fraud ev/cpu-s':>14}"
         )
         for name, r in summaries.items():
             f = r["fraud_latency"]
             print(
                 f"{name:<12} {f.get('p50_s', float('nan')):>11.2f} {f.get('p99_s', float('nan')):>11.2f} "
-                f"{r['fraud_rate']['rate']:>10,.0f} {r['passthrough_rate']['rate']:>10,.0f} "
+                f"{r['fraud_rate']['rate']:>10,.0f} {r['floor_rate']['rate']:>10,.0f} "
+                f"{r['passthrough_rate']['rate']:>10,.0f} "
                 f"{r['fraud_rate']['rows_per_cpu_s']:>14,.0f}"
             )
     return 0
