@@ -31,6 +31,7 @@ from bench.streaming import (
     CUSTOMERS,
     Events,
     preload,
+    start_collecting,
     start_floor,
     start_passthrough,
     sustained_rate,
@@ -51,8 +52,17 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings()
 
+    from pyspark.sql.streaming.state import GroupStateTimeout
+
     from darooghe.spark import spark_session
-    from darooghe.streaming.fraud_job import FraudJobConfig, start_fraud_query, stop_between_batches
+    from darooghe.streaming.fraud_job import (
+        FraudJobConfig,
+        packed_inputs,
+        processor_inputs,
+        start_fraud_query,
+        stop_between_batches,
+    )
+    from darooghe.streaming.fraud_processor import OUTPUT_SCHEMA
     from darooghe.streaming.sources import SourceConfig
 
     tag = uuid.uuid4().hex[:8]
@@ -99,11 +109,6 @@ def main() -> int:
         )
 
     def start(name: str):
-        from pyspark.sql.streaming.state import GroupStateTimeout
-
-        from darooghe.streaming import fraud_job
-        from darooghe.streaming.fraud_processor import OUTPUT_SCHEMA, PACKED_SCHEMA, pack_buckets
-
         if name == "passthrough":
             return start_passthrough(
                 spark, settings, backlog, copy, work / name, 0, args.max_offsets
@@ -112,12 +117,9 @@ def main() -> int:
             return start_floor(spark, settings, config(name))
         if name == "fraud":
             return start_fraud_query(spark, config(name), settings, log=lambda m: None)
-        inputs = fraud_job.processor_inputs(spark, config(name), settings)
         if name == "parse":
-            return to_noop(inputs, name)
-        packed = inputs.coalesce(settings.spark_shuffle_partitions).mapInArrow(
-            pack_buckets, PACKED_SCHEMA
-        )
+            return to_noop(processor_inputs(spark, config(name), settings), name)
+        packed = packed_inputs(spark, config(name), settings)
         if name == "pack":
             return to_noop(packed, name)
 
@@ -129,13 +131,7 @@ def main() -> int:
         out = packed.groupBy("bucket").applyInPandasWithState(
             consume, OUTPUT_SCHEMA, "unused long", "append", GroupStateTimeout.NoTimeout
         )
-        return (
-            out.writeStream.foreachBatch(lambda batch, batch_id: batch.collect())
-            .queryName("bench_floor_apiws")
-            .option("checkpointLocation", str(work / name))
-            .trigger(processingTime="0 seconds")
-            .start()
-        )
+        return start_collecting(out, "bench_floor_apiws", work / name)
 
     rates: dict[str, list[float]] = {v: [] for v in VARIANTS}
     ratios: dict[str, list[float]] = {v: [] for v in VARIANTS}

@@ -215,11 +215,17 @@ def start_floor(spark, settings, cfg):
         def close(self) -> None:
             pass
 
+    plan = alert_stream(spark, cfg, settings, processor=EmptyProcessor())
+    return start_collecting(plan, "bench_floor", cfg.checkpoint_dir)
+
+
+def start_collecting(df, name: str, checkpoint):
+    """A query consuming as fast as it can whose output goes to the driver and no further
+    (foreachBatch collecting each micro-batch, as the fraud job's foreachBatch does)."""
     return (
-        alert_stream(spark, cfg, settings, processor=EmptyProcessor())
-        .writeStream.foreachBatch(lambda batch, batch_id: batch.collect())
-        .queryName("bench_floor")
-        .option("checkpointLocation", str(cfg.checkpoint_dir))
+        df.writeStream.foreachBatch(lambda batch, batch_id: batch.collect())
+        .queryName(name)
+        .option("checkpointLocation", str(checkpoint))
         .trigger(processingTime="0 seconds")
         .start()
     )
